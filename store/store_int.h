@@ -11,8 +11,17 @@
 
 struct prep_state; /* prep.c: the overlay of prepped, unapplied changes */
 
-/* prep.c: free the overlay; store_destroy() calls it if s->prep is set. */
-void prep_state_free(struct prep_state *p);
+/* prep.c sets *store_prep_free_slot(s) when it creates its overlay;
+ * store_destroy() calls it with *store_prep_slot(s) if both are set. Going
+ * through a pointer lets the tree code link (and be tested) without prep.c. */
+typedef void (*store_prep_free_fn)(struct prep_state *p);
+store_prep_free_fn *store_prep_free_slot(struct store *s);
+
+/* acl.c: ZooKeeper's fixupACL for create/setACL. @out gets a deduplicated copy
+ * of @in in @a, with "auth" entries expanded to @auth's authenticated ids.
+ * Return ZK_OK, ZK_EINVALIDACL, or -EMSGSIZE (@a full). */
+int store_acl_fixup(const struct zk_acl_list *in, const struct store_auth *auth,
+		    struct tn_arena *a, struct zk_acl_list *out);
 
 /* Snapshot loading (implemented by the tree code, called by snap.c).
  * Nodes arrive parents first. A node that already exists (/, /zookeeper...)
@@ -27,5 +36,204 @@ void store_set_last_zxid(struct store *s, tn_zxid zxid);
  * these two members in struct store. */
 const struct store_cfg *store_cfg_of(const struct store *s);
 struct prep_state **store_prep_slot(struct store *s);
+
+/* A fast 64-bit hash of @len bytes (paths, ACL lists, digests). */
+uint64_t store_hash64(const void *p, size_t len, uint64_t seed);
+
+/* Threads. The writer (store_apply, store_load_*) and every reader must be
+ * registered RCU threads; a thread that calls a store function without
+ * store_reader_register() is registered on first use and unregistered when it
+ * exits (pthread key destructor). */
+void store_rcu_ensure(void);
+
+/* ---- snapshots (snap.c; used by recover.c, tern-inspect and fuzz_snap) ---- */
+
+struct snap_decode_cb {
+	/* Each returns 0 to go on, or a negative code that stops the decode. */
+	int (*session)(void *arg, uint64_t session, int32_t timeout_ms);
+	int (*node)(void *arg, const char *path, const struct zstat *st, const uint8_t *data,
+		    int32_t data_len, const struct zk_acl_list *acl);
+};
+
+struct snap_info {
+	tn_zxid zxid;
+	uint32_t flags;
+	uint64_t sessions, acls, nodes;
+};
+
+/* Decode a whole snapshot image in memory; no I/O, never reads past @len.
+ * Callbacks may have run before a later error is found: the caller discards
+ * what it built. Return 0 (and *@info), -TN_ECORRUPT (*@bad_off and *@why say
+ * where and what), -ENOMEM, or a callback's code. */
+int snap_decode(const uint8_t *buf, size_t len, const struct snap_decode_cb *cb, void *arg,
+		struct snap_info *info, size_t *bad_off, const char **why);
+/* The zxids of the snapshot.<zxid> files in @dir, newest first, in a malloc'd
+ * array *@out (the caller frees it). Return the count or -errno. */
+int snap_list(const char *dir, tn_zxid **out);
+
+#ifdef STORE_TREE_INTERNAL
+/* ---- tree-internal: only ztree.c, znode.c, apply.c, watch.c, session.c ----
+ *
+ * A znode is one allocation: this header then the full path, NUL-terminated.
+ * The path is the hash key and the child's name (path + name offset), so it
+ * is stored once. Stat fields change in place under @seq (a sequence counter:
+ * odd while the writer updates, readers retry); data buffers are immutable and
+ * replaced whole, the old one retired to RCU. Layout is packed by hand: 132
+ * bytes before the path.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <urcu-qsbr.h>
+#include <urcu/rculfhash.h>
+#include <urcu/rcuhlist.h>
+
+struct store_acl {                /* an interned, refcounted ACL list */
+	struct zk_acl_list list;  /* what readers see; list.v points into v[] */
+	struct store_acl *next;   /* intern bucket chain (writer only) */
+	uint64_t hash;
+	uint32_t refs;            /* nodes using it (writer only) */
+	struct zk_acl v[];        /* then the id strings */
+};
+
+struct znode {
+	struct cds_lfht_node ht;      /* path table link */
+	struct cds_hlist_node sib;    /* link in the parent's child list */
+	struct cds_hlist_head kids;   /* children, RCU list */
+	const uint8_t *data;          /* immutable buffer; NULL if len <= 0 */
+	struct store_acl *acl;
+	int64_t czxid, mzxid, ctime, mtime, owner, pzxid;
+	int32_t version, cversion, aversion;
+	int32_t data_len;             /* -1 = null data */
+	int32_t nkids;
+	_Atomic uint32_t seq;         /* odd while the writer changes the stat */
+	uint32_t path_len;
+	char path[];
+};
+
+struct store_retire_batch;         /* znode.c */
+struct store_watches;              /* watch.c */
+struct store_sessions;             /* session.c */
+struct store_strset;               /* session.c: a set of path strings */
+
+struct store_scratch_chunk {
+	struct store_scratch_chunk *next;
+	size_t used, cap;
+	char buf[];
+};
+
+struct store {
+	struct store_cfg cfg;
+	char *super_digest;               /* cfg.super_digest points here */
+	struct prep_state *prep;
+	store_prep_free_fn prep_free;
+	struct cds_lfht *ht;              /* full path -> znode */
+	uint64_t ht_target;               /* buckets asked for (writer only) */
+	_Atomic uint64_t ht_buckets;      /* buckets the resizer has reached */
+	pthread_t resizer;                /* grows the path table off the writer */
+	bool resizer_started, resizer_stop;
+	uint64_t resizer_target;          /* under resizer_lock */
+	pthread_mutex_t resizer_lock;
+	pthread_cond_t resizer_cond;
+	struct znode *root;
+	_Atomic uint64_t last_zxid;
+	_Atomic uint64_t node_count, ephemeral_count, data_bytes;
+	_Atomic int64_t mem_bytes;
+	/* ACL intern table (writer only) */
+	struct store_acl **acl_tab;
+	uint32_t acl_mask, acl_count;
+	/* deferred frees (writer only) */
+	struct store_retire_batch *retire;
+	/* per-apply output, owned until the next apply (writer only) */
+	struct store_result *res;
+	uint32_t res_cap, res_n;
+	struct store_event *ev;
+	uint32_t ev_cap, ev_n;
+	struct store_scratch_chunk *scratch;
+	struct store_watches *watches;
+	struct store_sessions *sessions;
+	pthread_mutex_t special_lock;     /* guards special (reap_scan may run anywhere) */
+	struct store_strset *special;     /* containers and TTL nodes by path */
+};
+
+/* znode.c: allocation with byte accounting; retire = free after a grace period. */
+void *store_mem_alloc(struct store *s, size_t n);
+void store_mem_free(struct store *s, void *p);
+void store_mem_retire(struct store *s, void *p);
+void store_retire_flush(struct store *s);
+struct znode *znode_new(struct store *s, const char *path, size_t path_len);
+/* Replace the data (NULL/-1 = null). Return 0, -ENOMEM. Writer only. */
+int znode_set_data(struct store *s, struct znode *n, const uint8_t *data, int32_t len);
+struct store_acl *store_acl_intern(struct store *s, const struct zk_acl_list *acl);
+void store_acl_put(struct store *s, struct store_acl *a);
+void znode_stat(const struct znode *n, struct zstat *st);   /* caller holds seq */
+void znode_read(const struct znode *n, struct store_node_view *v); /* seq-consistent */
+static inline void znode_write_begin(struct znode *n)
+{
+	/* Relaxed add then a release fence: readers that see the odd value retry,
+	 * and no stat store can move above the increment. */
+	atomic_fetch_add_explicit(&n->seq, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+static inline void znode_write_end(struct znode *n)
+{
+	/* Release: a reader that sees the even value sees every stat store. */
+	atomic_fetch_add_explicit(&n->seq, 1, memory_order_release);
+}
+
+/* Kinds of ephemeralOwner (§1.7): session, container marker, TTL marker. */
+static inline bool store_owner_is_container(int64_t o)
+{
+	return (uint64_t)o == ZK_OWNER_CONTAINER;
+}
+static inline bool store_owner_is_ttl(int64_t o)
+{
+	return ((uint64_t)o & ZK_OWNER_TTL_MASK) == ZK_OWNER_TTL_MASK;
+}
+static inline bool store_owner_is_session(int64_t o)
+{
+	return o != 0 && !store_owner_is_container(o) && !store_owner_is_ttl(o);
+}
+
+/* ztree.c */
+void store_rcu_writer_quiesce(void); /* quiescent point if auto-registered */
+struct znode *ztree_lookup(struct store *s, const char *path, size_t len);
+struct znode *ztree_parent(struct store *s, const char *path, size_t len);
+void ztree_link(struct store *s, struct znode *parent, struct znode *n);
+/* Publish @n unless its path exists: then return that node, @n untouched. */
+struct znode *ztree_link_unique(struct store *s, struct znode *parent, struct znode *n);
+void ztree_unlink(struct store *s, struct znode *parent, struct znode *n);
+size_t ztree_name_off(size_t parent_len);
+char *store_scratch_strdup(struct store *s, const char *p, size_t len);
+void store_special_note(struct store *s, const struct znode *n, bool add);
+
+/* apply.c: append one event to this apply's output. Return 0, -ENOMEM. */
+int store_event_push(struct store *s, uint64_t session, int32_t type, tn_zxid zxid,
+		     const char *path);
+
+/* watch.c: triggers append to s->ev (writer only). */
+int store_watches_new(struct store *s);
+void store_watches_free(struct store *s);
+int store_watch_trigger_create(struct store *s, const char *path, tn_zxid zxid);
+int store_watch_trigger_delete(struct store *s, const char *path, tn_zxid zxid);
+int store_watch_trigger_data(struct store *s, const char *path, tn_zxid zxid);
+
+/* session.c */
+int store_sessions_new(struct store *s);
+void store_sessions_free(struct store *s);
+int store_session_add(struct store *s, uint64_t session, int32_t timeout_ms);
+void store_session_remove(struct store *s, uint64_t session);
+/* Return 1 (added), 0 (already there), -ENOMEM. */
+int store_session_eph_add(struct store *s, uint64_t session, const char *path, size_t len);
+void store_session_eph_del(struct store *s, uint64_t session, const char *path, size_t len);
+/* The paths of @session's ephemerals, copied into one malloc'd block: *out
+ * gets an array of @n pointers (free(*out) frees all). Return n or -ENOMEM. */
+int store_session_eph_list(struct store *s, uint64_t session, char ***out);
+struct store_strset *store_strset_new(void);
+void store_strset_free(struct store_strset *set);
+int store_strset_add(struct store_strset *set, const char *p, size_t len);
+void store_strset_del(struct store_strset *set, const char *p, size_t len);
+/* Copy every member into one block (see store_session_eph_list). */
+int store_strset_list(struct store_strset *set, const char *prefix, char ***out);
+#endif /* STORE_TREE_INTERNAL */
 
 #endif

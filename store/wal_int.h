@@ -36,12 +36,12 @@
 #define WAL_VERSION 1u
 #define WAL_SEG_HDR_LEN 32u
 #define WAL_REC_HDR_LEN 24u
-#define WAL_REC_MAX (16u << 20)          /* payload bytes, whatever the config says */
+#define WAL_REC_MAX (16u << 20) /* payload bytes, whatever the config says */
 #define WAL_SEGMENT_DEFAULT (64ull << 20)
 #define WAL_SEGMENT_MIN 4096ull
 #define WAL_BATCH_DEFAULT (4u << 20)
 #define WAL_BATCH_MIN 4096u
-#define WAL_SEGMENTS_MAX 65536u          /* segment files one directory may hold */
+#define WAL_SEGMENTS_MAX 65536u /* segment files one directory may hold */
 
 /* The on-disk layouts, as C structs only for their sizes and offsets: every
  * field is written big-endian by the encoders below, never by memcpy. */
@@ -140,8 +140,8 @@ struct wal_buf {
 
 /* Test hooks: set by tests only (under w->mu), read by the log thread. */
 struct wal_faults {
-	int eio_after_batches;   /* < 0 off; 0: the next write fails with -EIO */
-	int short_writes;        /* the next N writes go half their length */
+	int eio_after_batches; /* < 0 off; N: the write after N more fails, -EIO */
+	int short_writes;      /* the next N writes go half their length */
 };
 
 struct wal {
@@ -155,23 +155,23 @@ struct wal {
 	pthread_cond_t space_cv; /* appenders wait here when the fill buffer is full */
 	pthread_cond_t done_cv;  /* wal_sync waits here */
 	struct wal_buf bufs[2];
-	struct wal_buf *fill;    /* under mu */
-	tn_zxid last_zxid;       /* under mu: highest appended */
-	tn_zxid durable_zxid;    /* under mu */
-	tn_zxid seg_first;       /* under mu: segment the next record goes to */
-	uint64_t seg_tail;       /* under mu: its offset; 0 = no segment yet */
-	bool roll;               /* under mu */
-	bool stopping;           /* under mu */
-	bool flushing;           /* under mu: a batch is out */
-	int err;                 /* under mu: sticky disk error */
-	struct wal_stats stats;  /* under mu */
+	struct wal_buf *fill;   /* under mu */
+	tn_zxid last_zxid;      /* under mu: highest appended */
+	tn_zxid durable_zxid;   /* under mu */
+	tn_zxid seg_first;      /* under mu: segment the next record goes to */
+	uint64_t seg_tail;      /* under mu: its offset; 0 = no segment yet */
+	bool roll;              /* under mu */
+	bool stopping;          /* under mu */
+	bool flushing;          /* under mu: a batch is out */
+	int err;                /* under mu: sticky disk error */
+	struct wal_stats stats; /* under mu */
 	struct wal_faults faults;
 
 	/* log thread only */
 	pthread_t thread;
-	int fd;                  /* the segment being written, -1 none */
+	int fd; /* the segment being written, -1 none */
 	tn_zxid fd_first;
-	void *ring;              /* struct io_uring, owned by wal_uring.c */
+	void *ring; /* struct io_uring, owned by wal_uring.c */
 };
 
 /* wal_uring.c */

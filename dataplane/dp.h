@@ -1,0 +1,205 @@
+/* dataplane/dp.h: the dataplane's public header (kernel mode).
+ *
+ * Workers. dp_start() runs N worker threads, each with its own io_uring, its
+ * own SO_REUSEPORT listening socket on the client port (the kernel spreads
+ * connections), multishot accept, multishot recv over a provided buffer ring
+ * (plain recv where the kernel refuses buffer rings) and batched sends. A
+ * connection lives on one worker for its whole life. The worker decodes
+ * frames, answers four-letter words, serves reads straight from the store
+ * (lock-free, RCU readers) and ships everything that must be ordered by the
+ * control thread (handshakes, writes, sync, closeSession) over a ring.
+ *
+ * Rings. struct dp_ring is a bounded lock-free ring of pointers (Vyukov's
+ * sequence-numbered cells): many producers, one consumer. The control thread
+ * consumes one MPSC ring fed by every worker; each worker consumes one ring fed
+ * only by the control thread (SPSC use of the same structure). Messages are
+ * struct dp_msg, allocated by the producer and freed by the consumer.
+ *
+ * Ordering per connection. Replies leave in request order: a write goes to
+ * the control thread; a read that arrives while an earlier write of the same
+ * connection is in flight waits in the connection's backlog. Watch events
+ * reach the worker through the same ring as the replies, in apply order, so an
+ * event always precedes the reply of any later request of that session.
+ *
+ * Sleeping. A worker spins a short while after work, then sleeps in
+ * io_uring_wait_cqe with an eventfd read armed; a producer that finds the
+ * consumer's @sleeping flag set writes that eventfd (Dekker-style: both sides
+ * use seq_cst between "publish" and "check").
+ */
+#ifndef DP_H
+#define DP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define DP_WORKERS_MAX 64
+#define DP_RING_CAP 65536u          /* entries per ring (power of two) */
+#define DP_FRAME_MAX_DEFAULT 0xfffffu /* jute.maxbuffer */
+
+/* ---- rings (dataplane/dp_ring.c) ---- */
+
+struct dp_ring;
+
+/* A ring of @cap pointers (@cap a power of two >= 2). Return 0, -EINVAL, -ENOMEM. */
+int dp_ring_create(struct dp_ring **out, uint32_t cap);
+/* The ring must be empty or its contents owned elsewhere. */
+void dp_ring_destroy(struct dp_ring *r);
+/* Any thread. Return false if the ring is full (the caller keeps @p). */
+bool dp_ring_push(struct dp_ring *r, void *p);
+/* The single consumer. Return NULL if empty. */
+void *dp_ring_pop(struct dp_ring *r);
+/* Approximate: true if a pop would likely find something. */
+bool dp_ring_nonempty(struct dp_ring *r);
+
+/* ---- shared objects ---- */
+
+/* A session as both sides see it. The control thread creates it; a worker
+ * connection holds a reference while attached. @touch_ms is written by the
+ * worker on every packet (relaxed: expiry is a coarse check) and read by the
+ * control thread's expiry scan. */
+struct dp_sess {
+	uint64_t id;
+	int32_t timeout_ms;
+	_Atomic uint64_t touch_ms; /* monotonic ms of the last packet */
+	_Atomic uint32_t refs;
+	_Atomic uint64_t owner;    /* dp_conn_token of the attached connection, 0 = none */
+	bool closing;              /* control thread only: a closeSession is in flight */
+	struct dp_sess *hnext;     /* control thread only: hash chain */
+};
+
+void dp_sess_get(struct dp_sess *s);
+/* Drop a reference; the last one frees it. */
+void dp_sess_put(struct dp_sess *s);
+
+/* The ids a connection authenticated as, immutable once published (copy on
+ * write), shared with the control thread by reference count. */
+struct dp_auth {
+	_Atomic uint32_t refs;
+	struct store_auth a;
+	size_t str_used;
+	char str[2048]; /* backing for a.ids[].scheme/id */
+};
+
+void dp_auth_put(struct dp_auth *a);
+
+/* ---- messages ---- */
+
+enum dp_msg_kind {
+	DP_MSG_CONNECT = 1, /* w→c: @data = ConnectRequest body */
+	DP_MSG_REQUEST,     /* w→c: @data = request frame (header + body) */
+	DP_MSG_CONN_GONE,   /* w→c: the connection of @sess closed */
+	DP_MSG_REPLY,       /* c→w: @data = framed reply; completes one request */
+	DP_MSG_EVENT,       /* c→w: @data = framed notification(s) */
+	DP_MSG_CONNECTED,   /* c→w: @data = framed ConnectResponse; @sess set on success */
+	DP_MSG_CLOSE,       /* c→w: send @data (may be empty), then close */
+};
+
+enum { DP_MSGF_CLOSE_AFTER = 1 };
+
+struct dp_msg {
+	uint8_t kind;
+	uint8_t flags;
+	uint16_t worker;
+	uint32_t slot, gen;      /* the connection on @worker */
+	uint64_t t0_ns;          /* when the request arrived (latency stats) */
+	struct dp_sess *sess;    /* a reference travels with the message */
+	struct dp_auth *auth;    /* REQUEST: the connection's ids (a reference) */
+	char ip[48];             /* CONNECT/REQUEST: peer address */
+	uint32_t len;
+	uint8_t data[];
+};
+
+/* malloc a message with @len bytes of payload. NULL on ENOMEM. */
+struct dp_msg *dp_msg_new(uint8_t kind, uint32_t len);
+/* Free @m and drop the references it carries. */
+void dp_msg_free(struct dp_msg *m);
+
+/* A connection's name across threads: gen << 32 | 1 << 31 | worker << 24 | slot.
+ * Bit 31 keeps it non-zero (0 means "no connection"). */
+static inline uint64_t dp_conn_token(uint32_t worker, uint32_t slot, uint32_t gen)
+{
+	return (uint64_t)gen << 32 | 1ull << 31 | (uint64_t)(worker & 0x7f) << 24 | (slot & 0xffffff);
+}
+
+static inline uint32_t dp_token_worker(uint64_t tok)
+{
+	return (uint32_t)(tok >> 24) & 0x7f;
+}
+
+static inline uint32_t dp_token_slot(uint64_t tok)
+{
+	return (uint32_t)tok & 0xffffff;
+}
+
+static inline uint32_t dp_token_gen(uint64_t tok)
+{
+	return (uint32_t)(tok >> 32);
+}
+
+/* ---- the dataplane ---- */
+
+struct dp;
+
+struct dp_cfg {
+	struct store *store;
+	const char *addr;          /* listen address, NULL = 0.0.0.0 */
+	uint16_t port;
+	unsigned workers;          /* 0 = one per core */
+	bool pin;                  /* pin worker i to cpu i % cores */
+	uint32_t frame_max;        /* jute.maxbuffer */
+	uint32_t max_client_cnxns; /* per IP; 0 = unlimited */
+	int backlog;
+	bool force_plain_recv;     /* tests: skip the provided buffer ring */
+	struct dp_ring *to_ctl;    /* MPSC ring the control thread consumes */
+	void (*ctl_wake)(void *arg); /* called after pushing to @to_ctl */
+	void *ctl_arg;
+	/* Four-letter words: fill @out with the text for @cmd (already
+	 * whitelisted or not: the callee decides). Return the length. Called
+	 * on worker threads. */
+	size_t (*fourlw)(void *arg, const char *cmd, char *out, size_t cap);
+	void *fourlw_arg;
+	const char *super_digest;  /* "super:<b64>" or NULL */
+};
+
+struct dp_stats {
+	uint64_t packets_recv, packets_sent, conns, conns_total, outstanding;
+	uint64_t lat_count, lat_sum_us, lat_min_us, lat_max_us;
+};
+
+/* Bind, start the workers. Return 0, -errno (bind failures are logged). */
+int dp_start(struct dp **out, const struct dp_cfg *cfg);
+/* Stop the workers and close every connection. dp_post() stays safe (messages
+ * just wait) until dp_destroy(). */
+void dp_stop(struct dp *dp);
+/* Free the rings, leftover messages and the rest. After dp_stop(). */
+void dp_destroy(struct dp *dp);
+unsigned dp_worker_count(const struct dp *dp);
+/* Control thread: queue @m for its worker (@m->worker). Never fails: a full
+ * ring spills to a control-side overflow list flushed by dp_flush(). */
+void dp_post(struct dp *dp, struct dp_msg *m);
+/* Control thread: push spilled messages and wake the workers posted to. */
+void dp_flush(struct dp *dp);
+/* Sum of every worker's counters (any thread; approximate). */
+void dp_stats(struct dp *dp, struct dp_stats *out);
+void dp_stats_reset(struct dp *dp);
+/* One connection, as four-letter words show it. */
+struct dp_conn_info {
+	char ip[48];
+	uint64_t recved, sent, sid;
+	int64_t lcxid, lzxid;
+	int32_t timeout_ms;
+	bool has_session;
+};
+
+/* Copy up to @max connections' info (any thread; fields are read without
+ * synchronisation, so the numbers are approximate, as ZooKeeper's are).
+ * Return the count copied. */
+unsigned dp_conns(struct dp *dp, struct dp_conn_info *out, unsigned max);
+/* Monotonic ms (the clock dp_sess.touch_ms uses). */
+uint64_t dp_now_ms(void);
+
+#endif

@@ -1,0 +1,151 @@
+/* dataplane/dp_int.h: declarations shared by dp_worker.c (the io_uring loop)
+ * and dp_conn.c (what a connection does with its bytes). Private to
+ * dataplane/.
+ *
+ * A connection's output has two buffers: @tx is owned by the kernel while a
+ * send is in flight and never moves; @acc accumulates replies meanwhile. When
+ * the send completes, the buffers swap, so every send of a loop turn goes out
+ * as one syscall-free SQE per connection (batched sends).
+ */
+#ifndef DP_INT_H
+#define DP_INT_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "common/tn_assert.h"
+#include "dataplane/dp.h"
+
+#define DP_CONNS_MAX 16384u        /* per worker */
+#define DP_BUF_COUNT 512u          /* provided recv buffers per worker */
+#define DP_BUF_SIZE 16384u         /* bytes each */
+#define DP_BUF_GROUP 1
+#define DP_SPIN_TURNS 2000u        /* idle loop turns before sleeping */
+#define DP_CQE_BATCH 64u
+#define DP_OUT_MAX (64u << 20)     /* a connection buffering more output is dropped */
+#define DP_BACKLOG_MAX 100000u     /* requests queued behind writes, per connection */
+#define DP_IPTAB_SIZE 4096u
+
+TN_STATIC_ASSERT(DP_CONNS_MAX <= (1u << 24), "slots must fit dp_conn_token and user_data");
+TN_STATIC_ASSERT(DP_WORKERS_MAX <= 128, "workers must fit dp_conn_token");
+
+enum conn_state {
+	CS_FREE = 0,
+	CS_FIRST,        /* nothing read yet: maybe a four-letter word */
+	CS_CONNECTING,   /* waiting for the ConnectRequest frame */
+	CS_WAIT_SESSION, /* ConnectRequest at the control thread */
+	CS_OPEN,         /* session established */
+	CS_CLOSING,      /* socket shut down, waiting for io_uring ops to drain */
+};
+
+struct dp_buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+struct dp_req {
+	struct dp_req *next;
+	uint64_t t0_ns;
+	uint32_t len;
+	uint8_t data[];
+};
+
+struct dp_worker;
+
+struct dp_conn {
+	struct dp_worker *w;
+	uint32_t slot, gen;
+	int fd;
+	enum conn_state st;
+	char ip[48];
+	uint32_t ip_hash;
+	struct dp_buf in;            /* partial frame bytes */
+	uint8_t *rbuf;               /* plain-recv mode: this connection's recv buffer */
+	struct dp_buf tx, acc;       /* see the file note */
+	size_t tx_off;
+	bool sending, close_after, dirty, recv_armed, counted_ip;
+	uint32_t ops;                /* io_uring ops in flight */
+	uint32_t inflight;           /* requests at the control thread */
+	uint32_t backlog_count;
+	struct dp_req *bl_head, *bl_tail;
+	struct dp_sess *sess;
+	uint64_t sid;                /* copies of sess->id/timeout_ms for dp_conns() */
+	int32_t timeout_ms;
+	struct dp_auth *auth;
+	struct dp_conn *dirty_next;
+	uint64_t recv_count, sent_count;
+	int32_t last_cxid;
+	int64_t last_zxid;
+	/* SASL DIGEST-MD5 exchange state */
+	int sasl_step;
+	char sasl_nonce[40];
+};
+
+struct dp_worker {
+	struct dp *dp;
+	unsigned idx;
+	pthread_t th;
+	struct io_uring ring;
+	int lfd, efd;
+	uint64_t efd_val;
+	struct dp_ring *inbox;       /* from the control thread */
+	_Atomic int sleeping;
+	_Atomic bool stop;
+	struct dp_conn *conns;
+	uint32_t *free_slots, free_count;
+	uint32_t conn_count;
+	struct io_uring_buf_ring *br;
+	uint8_t *bufs;
+	size_t br_bytes;
+	bool use_bufring;
+	struct dp_conn *dirty;
+	struct dp_msg **spill;       /* messages for the control ring that did not fit */
+	uint32_t spill_count, spill_cap;
+	bool ctl_pushed;
+	uint8_t *arena_buf;          /* decode arena, ZKP_ARENA_FOR(frame_max) */
+	size_t arena_cap;
+	struct dp_buf scratch;       /* reply encoding */
+	/* stats (written by this worker, read by any thread) */
+	_Atomic uint64_t st_recv, st_sent, st_conns, st_conns_total;
+	_Atomic uint64_t st_lat_count, st_lat_sum_us, st_lat_min_us, st_lat_max_us;
+};
+
+struct dp {
+	struct dp_cfg cfg;
+	unsigned n;
+	struct dp_worker *w[DP_WORKERS_MAX];
+	/* control thread side: posts that did not fit a worker's inbox */
+	struct dp_msg **ctl_spill[DP_WORKERS_MAX];
+	uint32_t ctl_spill_count[DP_WORKERS_MAX], ctl_spill_cap[DP_WORKERS_MAX];
+	bool posted[DP_WORKERS_MAX];
+	/* connections per client IP (accept path only, under the mutex) */
+	pthread_mutex_t ip_lock;
+	uint32_t ip_count[DP_IPTAB_SIZE];
+};
+
+/* dp_buf helpers. Return 0 or -ENOMEM. */
+int dp_buf_reserve(struct dp_buf *b, size_t need);
+int dp_buf_append(struct dp_buf *b, const void *p, size_t n);
+void dp_buf_free(struct dp_buf *b);
+
+/* dp_conn.c */
+/* A fresh connection: state CS_FIRST, implicit ip:<addr> auth. Return 0, -ENOMEM. */
+int dp_conn_init(struct dp_conn *c, const char *ip);
+/* Bytes arrived: reassemble frames and handle each. */
+void dp_conn_input(struct dp_conn *c, const uint8_t *p, size_t n);
+/* A message from the control thread for this connection. Consumes @m. */
+void dp_conn_deliver(struct dp_conn *c, struct dp_msg *m);
+/* Release what the connection holds (buffers, backlog, session, auth). */
+void dp_conn_release(struct dp_conn *c);
+
+/* dp_worker.c services for dp_conn.c */
+/* Queue @n bytes for sending on @c (flushed at the end of the loop turn). */
+void dp_conn_send(struct dp_conn *c, const void *p, size_t n);
+/* Shut the connection down (after flushing when @flush). */
+void dp_conn_close(struct dp_conn *c, bool flush);
+/* Push @m to the control thread (spilling if the ring is full). */
+void dp_worker_to_ctl(struct dp_worker *w, struct dp_msg *m);
+uint64_t dp_now_ns(void);
+
+#endif

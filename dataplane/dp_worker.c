@@ -1,0 +1,935 @@
+/* dataplane/dp_worker.c: one io_uring per worker thread (kernel mode).
+ *
+ * Each worker owns a SO_REUSEPORT listening socket on the client port, so the
+ * kernel spreads new connections over workers and no acceptor thread hands
+ * sockets around. The ring carries:
+ *
+ *   user_data = kind << 56 | (gen & 0xffffff) << 32 | slot
+ *   kind  ACCEPT  multishot accept on the listening socket
+ *         RECV    multishot recv (provided buffer ring, group DP_BUF_GROUP)
+ *                 or plain recv into the connection's own buffer
+ *         SEND    one send per connection in flight (batched: everything
+ *                 queued during a loop turn goes out in one SQE)
+ *         WAKE    an 8-byte read on the eventfd the control thread writes
+ *
+ * Loop turn: reap CQEs, drain the inbox ring from the control thread, start
+ * sends, announce an RCU quiescent state, submit. After DP_SPIN_TURNS idle turns
+ * the worker sets @sleeping, goes RCU-offline and blocks in the kernel until a
+ * CQE arrives (a client packet or the eventfd), so an idle server uses no CPU.
+ *
+ * A connection is freed only when no io_uring op still refers to it (@ops);
+ * stale completions and messages are recognised by the generation number.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <urcu/urcu-qsbr.h>
+
+#include "common/tn_assert.h"
+#include "common/tn_log.h"
+#include "dataplane/dp_int.h"
+#include "dataplane/zkp.h"
+
+enum { UD_ACCEPT = 1, UD_RECV, UD_SEND, UD_WAKE };
+
+static inline uint64_t ud_make(unsigned kind, uint32_t gen, uint32_t slot)
+{
+	return (uint64_t)kind << 56 | (uint64_t)(gen & 0xffffffu) << 32 | slot;
+}
+
+uint64_t dp_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t dp_now_ms(void)
+{
+	return dp_now_ns() / 1000000ull;
+}
+
+/* ---- small buffers ---- */
+
+int dp_buf_reserve(struct dp_buf *b, size_t need)
+{
+	size_t cap;
+	uint8_t *p;
+
+	if (b->cap - b->len >= need)
+		return 0;
+	cap = b->cap ? b->cap : 256;
+	while (cap - b->len < need)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (!p)
+		return -ENOMEM;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+int dp_buf_append(struct dp_buf *b, const void *p, size_t n)
+{
+	int rc = dp_buf_reserve(b, n);
+	if (rc < 0)
+		return rc;
+	if (n)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+void dp_buf_free(struct dp_buf *b)
+{
+	free(b->p);
+	*b = (struct dp_buf){ 0 };
+}
+
+/* ---- SQEs ---- */
+
+static struct io_uring_sqe *get_sqe(struct dp_worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+	if (!sqe) {
+		/* the SQ is full: push what is there and take a fresh slot */
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	TN_ASSERT(sqe != NULL);
+	return sqe;
+}
+
+static void arm_accept(struct dp_worker *w)
+{
+	struct io_uring_sqe *sqe = get_sqe(w);
+	io_uring_prep_multishot_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_ACCEPT, 0, 0));
+}
+
+static void arm_wake(struct dp_worker *w)
+{
+	struct io_uring_sqe *sqe = get_sqe(w);
+	io_uring_prep_read(sqe, w->efd, &w->efd_val, sizeof w->efd_val, 0);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_WAKE, 0, 0));
+}
+
+static void arm_recv(struct dp_conn *c)
+{
+	struct dp_worker *w = c->w;
+	struct io_uring_sqe *sqe = get_sqe(w);
+
+	TN_ASSERT(!c->recv_armed);
+	if (w->use_bufring) {
+		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = DP_BUF_GROUP;
+	} else {
+		io_uring_prep_recv(sqe, c->fd, c->rbuf, DP_BUF_SIZE, 0);
+	}
+	io_uring_sqe_set_data64(sqe, ud_make(UD_RECV, c->gen, c->slot));
+	c->recv_armed = true;
+	c->ops++;
+}
+
+static void arm_send(struct dp_conn *c)
+{
+	struct io_uring_sqe *sqe = get_sqe(c->w);
+
+	TN_ASSERT(c->tx_off < c->tx.len);
+	io_uring_prep_send(sqe, c->fd, c->tx.p + c->tx_off, c->tx.len - c->tx_off, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_SEND, c->gen, c->slot));
+	c->sending = true;
+	c->ops++;
+}
+
+static void mark_dirty(struct dp_conn *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = true;
+	c->dirty_next = c->w->dirty;
+	c->w->dirty = c;
+}
+
+/* ---- connections ---- */
+
+void dp_conn_send(struct dp_conn *c, const void *p, size_t n)
+{
+	if (c->st == CS_CLOSING || c->st == CS_FREE)
+		return;
+	if (c->acc.len + n > DP_OUT_MAX || dp_buf_append(&c->acc, p, n) < 0) {
+		TN_WARN("dp", "%s: output backlog over %u bytes, closing", c->ip, DP_OUT_MAX);
+		dp_conn_close(c, false);
+		return;
+	}
+	c->sent_count++;
+	atomic_fetch_add_explicit(&c->w->st_sent, 1, memory_order_relaxed);
+	mark_dirty(c);
+}
+
+void dp_conn_close(struct dp_conn *c, bool flush)
+{
+	if (c->st == CS_CLOSING || c->st == CS_FREE)
+		return;
+	if (flush && (c->sending || c->acc.len > 0)) {
+		c->close_after = true;
+		mark_dirty(c);
+		return;
+	}
+	c->st = CS_CLOSING;
+	/* shutdown makes the armed recv and any send complete promptly */
+	shutdown(c->fd, SHUT_RDWR);
+	mark_dirty(c);
+}
+
+static void ip_release(struct dp_conn *c)
+{
+	struct dp *dp = c->w->dp;
+
+	if (!c->counted_ip)
+		return;
+	pthread_mutex_lock(&dp->ip_lock);
+	TN_ASSERT(dp->ip_count[c->ip_hash] > 0);
+	dp->ip_count[c->ip_hash]--;
+	pthread_mutex_unlock(&dp->ip_lock);
+	c->counted_ip = false;
+}
+
+static void conn_finalize(struct dp_conn *c)
+{
+	struct dp_worker *w = c->w;
+
+	TN_ASSERT(c->st == CS_CLOSING && c->ops == 0);
+	dp_conn_release(c);
+	close(c->fd);
+	ip_release(c);
+	free(c->rbuf);
+	c->rbuf = NULL;
+	c->fd = -1;
+	c->st = CS_FREE;
+	c->gen++;
+	w->free_slots[w->free_count++] = c->slot;
+	TN_ASSERT(w->conn_count > 0);
+	w->conn_count--;
+	atomic_store_explicit(&w->st_conns, w->conn_count, memory_order_relaxed);
+}
+
+static uint32_t ip_hash(const char *ip)
+{
+	uint32_t h = 2166136261u;
+	for (const char *p = ip; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h % DP_IPTAB_SIZE;
+}
+
+/* Per-IP cap (maxClientCnxns). Hash collisions can only make it stricter. */
+static bool ip_admit(struct dp_worker *w, struct dp_conn *c)
+{
+	struct dp *dp = w->dp;
+	bool ok;
+
+	c->ip_hash = ip_hash(c->ip);
+	pthread_mutex_lock(&dp->ip_lock);
+	ok = dp->cfg.max_client_cnxns == 0 || dp->ip_count[c->ip_hash] < dp->cfg.max_client_cnxns;
+	if (ok)
+		dp->ip_count[c->ip_hash]++;
+	pthread_mutex_unlock(&dp->ip_lock);
+	c->counted_ip = ok;
+	return ok;
+}
+
+static void peer_ip(int fd, char *out, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+
+	snprintf(out, cap, "unknown");
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)cap);
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)cap);
+}
+
+static void on_accept(struct dp_worker *w, int fd)
+{
+	struct dp_conn *c;
+	int one = 1;
+
+	if (w->free_count == 0) {
+		TN_WARN("dp", "worker %u: %u connections, refusing more", w->idx, DP_CONNS_MAX);
+		close(fd);
+		return;
+	}
+	c = &w->conns[w->free_slots[--w->free_count]];
+	TN_ASSERT(c->st == CS_FREE);
+	c->fd = fd;
+	c->w = w;
+	peer_ip(fd, c->ip, sizeof c->ip);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	w->conn_count++;
+	atomic_store_explicit(&w->st_conns, w->conn_count, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st_conns_total, 1, memory_order_relaxed);
+	if (!ip_admit(w, c)) {
+		TN_WARN("dp", "too many connections from %s (maxClientCnxns %u)", c->ip,
+			w->dp->cfg.max_client_cnxns);
+		goto fail;
+	}
+	if (!w->use_bufring && !(c->rbuf = malloc(DP_BUF_SIZE)))
+		goto fail;
+	if (dp_conn_init(c, c->ip) < 0)
+		goto fail;
+	arm_recv(c);
+	return;
+fail:
+	c->st = CS_CLOSING;
+	shutdown(fd, SHUT_RDWR);
+	mark_dirty(c);
+}
+
+static void recycle_buf(struct dp_worker *w, unsigned bid)
+{
+	io_uring_buf_ring_add(w->br, w->bufs + (size_t)bid * DP_BUF_SIZE, DP_BUF_SIZE, (unsigned short)bid,
+			      io_uring_buf_ring_mask(DP_BUF_COUNT), 0);
+	io_uring_buf_ring_advance(w->br, 1);
+}
+
+static void on_recv(struct dp_worker *w, struct dp_conn *c, struct io_uring_cqe *cqe)
+{
+	bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+	int res = cqe->res;
+
+	if (!more)
+		c->recv_armed = false;
+	if (res > 0) {
+		const uint8_t *p = c->rbuf;
+		unsigned bid = 0;
+		if (cqe->flags & IORING_CQE_F_BUFFER) {
+			bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+			TN_ASSERT(bid < DP_BUF_COUNT);
+			p = w->bufs + (size_t)bid * DP_BUF_SIZE;
+		}
+		if (c->st != CS_CLOSING)
+			dp_conn_input(c, p, (size_t)res);
+		if (cqe->flags & IORING_CQE_F_BUFFER)
+			recycle_buf(w, bid);
+	} else if (res == -ENOBUFS) {
+		/* every provided buffer is queued in some connection: retry next turn */
+	} else if (res != -EINTR && res != -EAGAIN) {
+		dp_conn_close(c, res == 0);  /* EOF: flush what we owe; error: just close */
+	}
+	if (!c->recv_armed && c->st != CS_CLOSING && c->st != CS_FREE)
+		arm_recv(c);
+}
+
+static void on_send(struct dp_conn *c, int res)
+{
+	c->sending = false;
+	if (res < 0) {
+		c->tx.len = 0;
+		c->tx_off = 0;
+		dp_conn_close(c, false);
+		return;
+	}
+	c->tx_off += (size_t)res;
+	if (c->tx_off < c->tx.len && c->st != CS_CLOSING) {
+		arm_send(c);
+		return;
+	}
+	c->tx.len = 0;
+	c->tx_off = 0;
+	mark_dirty(c);
+}
+
+static void on_cqe(struct dp_worker *w, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	unsigned kind = (unsigned)(ud >> 56);
+	uint32_t slot = (uint32_t)ud, gen = (uint32_t)(ud >> 32) & 0xffffffu;
+	struct dp_conn *c;
+
+	if (kind == UD_ACCEPT) {
+		if (cqe->res >= 0)
+			on_accept(w, cqe->res);
+		else if (cqe->res != -EINTR && cqe->res != -ECANCELED)
+			TN_WARN("dp", "worker %u: accept: %s", w->idx, strerror(-cqe->res));
+		if (!(cqe->flags & IORING_CQE_F_MORE) && !atomic_load(&w->stop))
+			arm_accept(w);
+		return;
+	}
+	if (kind == UD_WAKE) {
+		if (!atomic_load(&w->stop))
+			arm_wake(w);
+		return;
+	}
+	TN_ASSERT(slot < DP_CONNS_MAX);
+	c = &w->conns[slot];
+	TN_ASSERT((c->gen & 0xffffffu) == gen && c->ops > 0);
+	if (kind == UD_RECV) {
+		if (!(cqe->flags & IORING_CQE_F_MORE))
+			c->ops--;
+		on_recv(w, c, cqe);
+	} else {
+		TN_ASSERT(kind == UD_SEND);
+		c->ops--;
+		on_send(c, cqe->res);
+	}
+	if (c->st == CS_CLOSING)
+		mark_dirty(c);
+}
+
+/* Start sends, honour close-after-flush, free drained closed connections. */
+static void flush_dirty(struct dp_worker *w)
+{
+	struct dp_conn *c = w->dirty;
+
+	w->dirty = NULL;
+	while (c) {
+		struct dp_conn *next = c->dirty_next;
+		c->dirty = false;
+		if (c->st != CS_CLOSING && !c->sending && c->acc.len > 0) {
+			struct dp_buf t = c->tx;
+			TN_ASSERT(c->tx.len == 0);
+			c->tx = c->acc;
+			c->acc = t;
+			c->tx_off = 0;
+			arm_send(c);
+		}
+		if (c->st != CS_CLOSING && c->close_after && !c->sending && c->acc.len == 0)
+			dp_conn_close(c, false);
+		if (c->st == CS_CLOSING && c->ops == 0)
+			conn_finalize(c);
+		c = next;
+	}
+}
+
+void dp_worker_to_ctl(struct dp_worker *w, struct dp_msg *m)
+{
+	m->worker = (uint16_t)w->idx;
+	if (w->spill_count == 0 && dp_ring_push(w->dp->cfg.to_ctl, m)) {
+		w->ctl_pushed = true;
+		return;
+	}
+	if (w->spill_count == w->spill_cap) {
+		uint32_t cap = w->spill_cap ? w->spill_cap * 2 : 64;
+		struct dp_msg **s = realloc(w->spill, cap * sizeof *s);
+		TN_ASSERT(s != NULL); /* UNTESTED: only when the control ring is full and memory is gone */
+		w->spill = s;
+		w->spill_cap = cap;
+	}
+	w->spill[w->spill_count++] = m;
+}
+
+static void flush_spill(struct dp_worker *w)
+{
+	uint32_t i = 0;
+
+	while (i < w->spill_count && dp_ring_push(w->dp->cfg.to_ctl, w->spill[i]))
+		i++;
+	if (i) {
+		memmove(w->spill, w->spill + i, (w->spill_count - i) * sizeof *w->spill);
+		w->spill_count -= i;
+		w->ctl_pushed = true;
+	}
+	if (w->ctl_pushed) {
+		w->ctl_pushed = false;
+		w->dp->cfg.ctl_wake(w->dp->cfg.ctl_arg);
+	}
+}
+
+static unsigned drain_inbox(struct dp_worker *w)
+{
+	unsigned n = 0;
+	struct dp_msg *m;
+
+	while (n < 4096 && (m = dp_ring_pop(w->inbox))) {
+		struct dp_conn *c = m->slot < DP_CONNS_MAX ? &w->conns[m->slot] : NULL;
+		n++;
+		if (!c || c->gen != m->gen || c->st == CS_FREE || c->st == CS_CLOSING) {
+			dp_msg_free(m); /* the connection is gone */
+			continue;
+		}
+		dp_conn_deliver(c, m);
+	}
+	return n;
+}
+
+static unsigned drain_cqes(struct dp_worker *w)
+{
+	struct io_uring_cqe *cqes[DP_CQE_BATCH];
+	unsigned total = 0, n;
+
+	do {
+		n = io_uring_peek_batch_cqe(&w->ring, cqes, DP_CQE_BATCH);
+		for (unsigned i = 0; i < n; i++)
+			on_cqe(w, cqes[i]);
+		io_uring_cq_advance(&w->ring, n);
+		total += n;
+	} while (n == DP_CQE_BATCH && total < 16 * DP_CQE_BATCH);
+	return total;
+}
+
+/* Sleep until a CQE arrives. The eventfd read is always armed, so a
+ * control-thread post wakes us; RCU-offline so the writer never waits on us. */
+static void worker_sleep(struct dp_worker *w)
+{
+	atomic_store(&w->sleeping, 1); /* seq_cst: pairs with dp_flush's fence */
+	if (dp_ring_nonempty(w->inbox) || atomic_load(&w->stop)) {
+		atomic_store(&w->sleeping, 0);
+		return;
+	}
+	urcu_qsbr_thread_offline();
+	io_uring_submit_and_wait(&w->ring, 1);
+	urcu_qsbr_thread_online();
+	atomic_store(&w->sleeping, 0);
+}
+
+static void *worker_main(void *arg)
+{
+	struct dp_worker *w = arg;
+	unsigned idle = 0;
+
+	store_reader_register();
+	arm_accept(w);
+	arm_wake(w);
+	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
+		unsigned work = drain_cqes(w);
+		work += drain_inbox(w);
+		flush_spill(w);
+		flush_dirty(w);
+		store_quiescent();
+		io_uring_submit(&w->ring);
+		if (work) {
+			idle = 0;
+		} else if (++idle >= DP_SPIN_TURNS && w->spill_count == 0) {
+			worker_sleep(w);
+			idle = 0;
+		} else if (w->spill_count) {
+			sched_yield(); /* the control ring is full: let the control thread run */
+		}
+	}
+	store_reader_unregister();
+	return NULL;
+}
+
+/* ---- setup and teardown ---- */
+
+static int listen_socket(const struct dp_cfg *cfg)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(cfg->port) };
+	int fd, one = 1, rc;
+
+	if (cfg->addr && *cfg->addr && inet_pton(AF_INET, cfg->addr, &sa.sin_addr) != 1) {
+		struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *ai;
+		if ((rc = getaddrinfo(cfg->addr, NULL, &hints, &ai)) != 0) {
+			TN_ERROR("dp", "clientPortAddress %s: %s", cfg->addr, gai_strerror(rc));
+			return -EINVAL;
+		}
+		sa.sin_addr = ((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+		freeaddrinfo(ai);
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	    listen(fd, cfg->backlog > 0 ? cfg->backlog : 1024) < 0) {
+		rc = -errno;
+		TN_ERROR("dp", "listen on %s:%u: %s", cfg->addr ? cfg->addr : "0.0.0.0", cfg->port,
+			 strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/* Register the provided buffer ring; false if the kernel refuses (old kernel). */
+static bool setup_bufring(struct dp_worker *w)
+{
+	struct io_uring_buf_reg reg = { 0 };
+
+	w->br_bytes = DP_BUF_COUNT * sizeof(struct io_uring_buf);
+	w->br = mmap(NULL, w->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (w->br == MAP_FAILED) {
+		w->br = NULL;
+		return false;
+	}
+	w->bufs = malloc((size_t)DP_BUF_COUNT * DP_BUF_SIZE);
+	reg.ring_addr = (unsigned long)w->br;
+	reg.ring_entries = DP_BUF_COUNT;
+	reg.bgid = DP_BUF_GROUP;
+	if (!w->bufs || io_uring_register_buf_ring(&w->ring, &reg, 0) < 0) {
+		free(w->bufs);
+		w->bufs = NULL;
+		munmap(w->br, w->br_bytes);
+		w->br = NULL;
+		return false;
+	}
+	io_uring_buf_ring_init(w->br);
+	for (unsigned i = 0; i < DP_BUF_COUNT; i++)
+		io_uring_buf_ring_add(w->br, w->bufs + (size_t)i * DP_BUF_SIZE, DP_BUF_SIZE,
+				      (unsigned short)i, io_uring_buf_ring_mask(DP_BUF_COUNT), (int)i);
+	io_uring_buf_ring_advance(w->br, DP_BUF_COUNT);
+	return true;
+}
+
+static int setup_ring(struct dp_worker *w)
+{
+	struct io_uring_params p = { 0 };
+	int rc;
+
+	/* not SINGLE_ISSUER: the ring is set up on the main thread, used on the worker */
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
+	p.cq_entries = 16384;
+	rc = io_uring_queue_init_params(1024, &w->ring, &p);
+	if (rc == -EINVAL) {
+		/* older kernels lack COOP_TASKRUN */
+		memset(&p, 0, sizeof p);
+		p.flags = IORING_SETUP_CQSIZE;
+		p.cq_entries = 16384;
+		rc = io_uring_queue_init_params(1024, &w->ring, &p);
+	}
+	return rc;
+}
+
+static void worker_free(struct dp_worker *w)
+{
+	struct dp_msg *m;
+
+	if (!w)
+		return;
+	if (w->ring.ring_fd > 0)
+		io_uring_queue_exit(&w->ring);
+	for (uint32_t i = 0; w->conns && i < DP_CONNS_MAX; i++) {
+		struct dp_conn *c = &w->conns[i];
+		if (c->st == CS_FREE)
+			continue;
+		dp_conn_release(c);
+		close(c->fd);
+		free(c->rbuf);
+	}
+	while (w->inbox && (m = dp_ring_pop(w->inbox)))
+		dp_msg_free(m);
+	for (uint32_t i = 0; i < w->spill_count; i++)
+		dp_msg_free(w->spill[i]);
+	dp_ring_destroy(w->inbox);
+	if (w->lfd >= 0)
+		close(w->lfd);
+	if (w->efd >= 0)
+		close(w->efd);
+	if (w->br)
+		munmap(w->br, w->br_bytes);
+	free(w->bufs);
+	free(w->conns);
+	free(w->free_slots);
+	free(w->spill);
+	free(w->arena_buf);
+	dp_buf_free(&w->scratch);
+	free(w);
+}
+
+static int worker_new(struct dp *dp, unsigned idx, struct dp_worker **out)
+{
+	struct dp_worker *w = calloc(1, sizeof *w);
+	int rc = -ENOMEM;
+
+	if (!w)
+		return -ENOMEM;
+	w->dp = dp;
+	w->idx = idx;
+	w->lfd = w->efd = -1;
+	w->arena_cap = ZKP_ARENA_FOR(dp->cfg.frame_max);
+	w->arena_buf = malloc(w->arena_cap);
+	w->conns = calloc(DP_CONNS_MAX, sizeof *w->conns);
+	w->free_slots = malloc(DP_CONNS_MAX * sizeof *w->free_slots);
+	if (!w->arena_buf || !w->conns || !w->free_slots || dp_ring_create(&w->inbox, DP_RING_CAP) < 0)
+		goto fail;
+	for (uint32_t i = 0; i < DP_CONNS_MAX; i++) {
+		w->conns[i].slot = i;
+		w->conns[i].fd = -1;
+		w->free_slots[i] = DP_CONNS_MAX - 1 - i;
+	}
+	w->free_count = DP_CONNS_MAX;
+	atomic_init(&w->st_lat_min_us, UINT64_MAX);
+	if ((w->efd = eventfd(0, EFD_CLOEXEC)) < 0 || (rc = setup_ring(w)) < 0) {
+		rc = rc < 0 ? rc : -errno;
+		goto fail;
+	}
+	if ((rc = w->lfd = listen_socket(&dp->cfg)) < 0)
+		goto fail;
+	w->use_bufring = !dp->cfg.force_plain_recv && setup_bufring(w);
+	*out = w;
+	return 0;
+fail:
+	worker_free(w);
+	return rc;
+}
+
+static void pin_worker(struct dp_worker *w)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+
+	if (cores <= 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET((int)(w->idx % (unsigned long)cores), &set);
+	if (pthread_setaffinity_np(w->th, sizeof set, &set) != 0)
+		TN_WARN("dp", "worker %u: could not pin to a cpu", w->idx);
+}
+
+/* SO_REUSEPORT would let a second server on the same port silently share the
+ * connections; a plain bind first fails with EADDRINUSE as ZooKeeper would. */
+static int port_probe(const struct dp_cfg *cfg)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(cfg->port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		rc = -errno;
+		TN_ERROR("dp", "port %u: %s", cfg->port, strerror(-rc));
+	}
+	close(fd);
+	return rc;
+}
+
+int dp_start(struct dp **out, const struct dp_cfg *cfg)
+{
+	struct dp *dp = calloc(1, sizeof *dp);
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int rc = 0;
+
+	if (!dp)
+		return -ENOMEM;
+	TN_ASSERT(cfg->store && cfg->to_ctl && cfg->ctl_wake);
+	dp->cfg = *cfg;
+	if (!dp->cfg.frame_max)
+		dp->cfg.frame_max = DP_FRAME_MAX_DEFAULT;
+	dp->n = cfg->workers ? cfg->workers : (unsigned)(cores > 0 ? cores : 1);
+	dp->n = TN_MIN(dp->n, DP_WORKERS_MAX);
+	pthread_mutex_init(&dp->ip_lock, NULL);
+	rc = port_probe(cfg);
+	for (unsigned i = 0; i < dp->n && rc == 0; i++)
+		rc = worker_new(dp, i, &dp->w[i]);
+	for (unsigned i = 0; i < dp->n && rc == 0; i++) {
+		if (pthread_create(&dp->w[i]->th, NULL, worker_main, dp->w[i]) != 0) {
+			rc = -EAGAIN;
+			dp->n = i; /* only these run */
+			break;
+		}
+		if (cfg->pin)
+			pin_worker(dp->w[i]);
+	}
+	if (rc < 0) {
+		dp_stop(dp);
+		dp_destroy(dp);
+		return rc;
+	}
+	TN_INFO("dp", "%u workers on port %u (%s recv)", dp->n, cfg->port,
+		dp->w[0]->use_bufring ? "multishot, provided buffers" : "plain");
+	*out = dp;
+	return 0;
+}
+
+void dp_stop(struct dp *dp)
+{
+	for (unsigned i = 0; i < dp->n; i++) {
+		struct dp_worker *w = dp->w[i];
+		uint64_t one = 1;
+		if (!w || !w->th)
+			continue;
+		atomic_store(&w->stop, true);
+		if (write(w->efd, &one, sizeof one) < 0)
+			TN_WARN("dp", "worker %u: wake: %s", i, strerror(errno));
+		pthread_join(w->th, NULL);
+		w->th = 0;
+		/* no more accepts; connections close with the ring in dp_destroy */
+		close(w->lfd);
+		w->lfd = -1;
+	}
+}
+
+void dp_destroy(struct dp *dp)
+{
+	if (!dp)
+		return;
+	for (unsigned i = 0; i < DP_WORKERS_MAX; i++) {
+		worker_free(dp->w[i]);
+		for (uint32_t j = 0; j < dp->ctl_spill_count[i]; j++)
+			dp_msg_free(dp->ctl_spill[i][j]);
+		free(dp->ctl_spill[i]);
+	}
+	pthread_mutex_destroy(&dp->ip_lock);
+	free(dp);
+}
+
+unsigned dp_worker_count(const struct dp *dp)
+{
+	return dp->n;
+}
+
+void dp_post(struct dp *dp, struct dp_msg *m)
+{
+	unsigned i = m->worker;
+
+	TN_ASSERT(i < dp->n);
+	dp->posted[i] = true;
+	if (dp->ctl_spill_count[i] == 0 && dp_ring_push(dp->w[i]->inbox, m))
+		return;
+	if (dp->ctl_spill_count[i] == dp->ctl_spill_cap[i]) {
+		uint32_t cap = dp->ctl_spill_cap[i] ? dp->ctl_spill_cap[i] * 2 : 64;
+		struct dp_msg **s = realloc(dp->ctl_spill[i], cap * sizeof *s);
+		TN_ASSERT(s != NULL); /* UNTESTED: a full worker ring and no memory */
+		dp->ctl_spill[i] = s;
+		dp->ctl_spill_cap[i] = cap;
+	}
+	dp->ctl_spill[i][dp->ctl_spill_count[i]++] = m;
+}
+
+void dp_flush(struct dp *dp)
+{
+	for (unsigned i = 0; i < dp->n; i++) {
+		struct dp_worker *w = dp->w[i];
+		uint32_t k = 0;
+		uint64_t one = 1;
+		while (k < dp->ctl_spill_count[i] && dp_ring_push(w->inbox, dp->ctl_spill[i][k]))
+			k++;
+		if (k) {
+			memmove(dp->ctl_spill[i], dp->ctl_spill[i] + k,
+				(dp->ctl_spill_count[i] - k) * sizeof(struct dp_msg *));
+			dp->ctl_spill_count[i] -= k;
+		}
+		if (!dp->posted[i])
+			continue;
+		dp->posted[i] = dp->ctl_spill_count[i] > 0;
+		atomic_thread_fence(memory_order_seq_cst); /* publish, then check: see dp.h */
+		if (atomic_load(&w->sleeping) && write(w->efd, &one, sizeof one) < 0)
+			TN_WARN("dp", "wake worker %u: %s", i, strerror(errno));
+	}
+}
+
+void dp_stats(struct dp *dp, struct dp_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	out->lat_min_us = UINT64_MAX;
+	for (unsigned i = 0; i < dp->n; i++) {
+		struct dp_worker *w = dp->w[i];
+		uint64_t mn = atomic_load_explicit(&w->st_lat_min_us, memory_order_relaxed);
+		uint64_t mx = atomic_load_explicit(&w->st_lat_max_us, memory_order_relaxed);
+		out->packets_recv += atomic_load_explicit(&w->st_recv, memory_order_relaxed);
+		out->packets_sent += atomic_load_explicit(&w->st_sent, memory_order_relaxed);
+		out->conns += atomic_load_explicit(&w->st_conns, memory_order_relaxed);
+		out->conns_total += atomic_load_explicit(&w->st_conns_total, memory_order_relaxed);
+		out->lat_count += atomic_load_explicit(&w->st_lat_count, memory_order_relaxed);
+		out->lat_sum_us += atomic_load_explicit(&w->st_lat_sum_us, memory_order_relaxed);
+		out->lat_min_us = TN_MIN(out->lat_min_us, mn);
+		out->lat_max_us = TN_MAX(out->lat_max_us, mx);
+	}
+	if (out->lat_count == 0)
+		out->lat_min_us = 0;
+}
+
+void dp_stats_reset(struct dp *dp)
+{
+	for (unsigned i = 0; i < dp->n; i++) {
+		struct dp_worker *w = dp->w[i];
+		atomic_store(&w->st_recv, 0);
+		atomic_store(&w->st_sent, 0);
+		atomic_store(&w->st_lat_count, 0);
+		atomic_store(&w->st_lat_sum_us, 0);
+		atomic_store(&w->st_lat_min_us, UINT64_MAX);
+		atomic_store(&w->st_lat_max_us, 0);
+	}
+}
+
+/* ---- messages, sessions, auth ---- */
+
+struct dp_msg *dp_msg_new(uint8_t kind, uint32_t len)
+{
+	struct dp_msg *m = malloc(sizeof *m + len);
+	if (!m)
+		return NULL;
+	memset(m, 0, sizeof *m);
+	m->kind = kind;
+	m->len = len;
+	return m;
+}
+
+void dp_msg_free(struct dp_msg *m)
+{
+	if (!m)
+		return;
+	if (m->sess)
+		dp_sess_put(m->sess);
+	if (m->auth)
+		dp_auth_put(m->auth);
+	free(m);
+}
+
+void dp_sess_get(struct dp_sess *s)
+{
+	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
+
+void dp_sess_put(struct dp_sess *s)
+{
+	/* acq_rel: the last owner sees every write the others made */
+	uint32_t old = atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel);
+	TN_ASSERT(old > 0);
+	if (old == 1)
+		free(s);
+}
+
+void dp_auth_put(struct dp_auth *a)
+{
+	uint32_t old = atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel);
+	TN_ASSERT(old > 0);
+	if (old == 1)
+		free(a);
+}
+
+unsigned dp_conns(struct dp *dp, struct dp_conn_info *out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < dp->n; i++) {
+		struct dp_worker *w = dp->w[i];
+		for (uint32_t k = 0; k < DP_CONNS_MAX && n < max; k++) {
+			/* volatile: another thread writes these; take one snapshot each */
+			volatile struct dp_conn *c = &w->conns[k];
+			enum conn_state st = c->st;
+			if (st != CS_OPEN && st != CS_WAIT_SESSION && st != CS_CONNECTING)
+				continue;
+			struct dp_conn_info *o = &out[n++];
+			memset(o, 0, sizeof *o);
+			for (size_t j = 0; j + 1 < sizeof o->ip && c->ip[j]; j++)
+				o->ip[j] = c->ip[j];
+			o->recved = c->recv_count;
+			o->sent = c->sent_count;
+			o->lcxid = c->last_cxid;
+			o->lzxid = c->last_zxid;
+			if (st == CS_OPEN) {
+				o->has_session = true;
+				o->sid = c->sid;
+				o->timeout_ms = c->timeout_ms;
+			}
+		}
+	}
+	return n;
+}

@@ -1,0 +1,239 @@
+"""tests/integration/ternlib.py: start and stop real ternd processes.
+
+Every server runs on a free loopback port with its own temp dataDir, is
+started and stopped by pid, and every wait is bounded. A test that needs a
+package that is truly absent exits 77 (meson: SKIP).
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+
+
+def need_kazoo():
+    try:
+        import kazoo.client  # noqa: F401
+    except ImportError:
+        print("kazoo is not installed (Debian: python3-kazoo)")
+        sys.exit(SKIP)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def fourlw(port, word, timeout=5.0):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(word.encode())
+        out = b""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+        return out.decode(errors="replace")
+    finally:
+        s.close()
+
+
+class Ternd:
+    """One ternd process. Use as a context manager."""
+
+    def __init__(self, ternd, extra_cfg="", datadir=None, port=None, env=None):
+        self.ternd = ternd
+        self.own_dir = datadir is None
+        self.dir = datadir or tempfile.mkdtemp(prefix="tern-it-")
+        self.port = port or free_port()
+        self.extra_cfg = extra_cfg
+        self.env = env
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "ternd.log")
+
+    def write_cfg(self):
+        cfg = os.path.join(self.dir, "zoo.cfg")
+        with open(cfg, "w") as f:
+            f.write("tickTime=2000\n")
+            f.write("dataDir=%s/data\n" % self.dir)
+            f.write("clientPort=%d\n" % self.port)
+            f.write("clientPortAddress=127.0.0.1\n")
+            if "4lw.commands.whitelist" not in self.extra_cfg:
+                f.write("4lw.commands.whitelist=*\n")
+            f.write(self.extra_cfg)
+        return cfg
+
+    def start(self, timeout=10.0):
+        cfg = self.write_cfg()
+        env = dict(os.environ)
+        env.pop("SERVER_JVMFLAGS", None)
+        env.pop("JVMFLAGS", None)
+        if self.env:
+            env.update(self.env)
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen([self.ternd, cfg], stdout=log, stderr=log, env=env)
+        log.close()
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("ternd exited with %d:\n%s" % (self.proc.returncode, self.log()))
+            try:
+                if fourlw(self.port, "ruok", 1.0) == "imok":
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError("ternd did not answer ruok in %.0fs:\n%s" % (timeout, self.log()))
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, wait; return the exit status (SIGKILL if it hangs)."""
+        if not self.proc or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise RuntimeError("ternd did not stop within %.0fs of SIGTERM" % timeout)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def log(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()[-4000:]
+        except OSError:
+            return ""
+
+    def hosts(self):
+        return "127.0.0.1:%d" % self.port
+
+    def cleanup(self):
+        self.kill()
+        if self.own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        if exc[0] is not None:
+            sys.stderr.write("--- ternd log ---\n%s\n" % self.log())
+        self.cleanup()
+        return False
+
+
+def kazoo_client(srv, **kw):
+    from kazoo.client import KazooClient
+    kw.setdefault("timeout", 10)
+    zk = KazooClient(hosts=srv.hosts(), **kw)
+    zk.start(timeout=10)
+    return zk
+
+
+def wait_for(cond, timeout=10.0, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def run_tests(tests):
+    """Run (name, fn) pairs; print a summary; exit non-zero on any failure."""
+    failed = 0
+    for name, fn in tests:
+        t0 = time.time()
+        try:
+            fn()
+            print("PASS %s (%.2fs)" % (name, time.time() - t0))
+        except Exception as e:  # noqa: BLE001 - report every failure
+            failed += 1
+            import traceback
+            traceback.print_exc()
+            print("FAIL %s: %s" % (name, e))
+        sys.stdout.flush()
+    print("%d passed, %d failed" % (len(tests) - failed, failed))
+    sys.exit(1 if failed else 0)
+
+
+class Raw:
+    """A minimal ZooKeeper wire client over a plain socket, for what kazoo
+    cannot do (malformed frames, addWatch on old kazoo, exact replies)."""
+
+    def __init__(self, port, timeout=5.0):
+        import struct
+        self.st = struct
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.xid = 0
+        self.events = []
+
+    def send_frame(self, payload):
+        self.s.sendall(self.st.pack(">i", len(payload)) + payload)
+
+    def recv_exact(self, n):
+        out = b""
+        while len(out) < n:
+            d = self.s.recv(n - len(out))
+            if not d:
+                raise EOFError("connection closed")
+            out += d
+        return out
+
+    def recv_frame(self):
+        (n,) = self.st.unpack(">i", self.recv_exact(4))
+        return self.recv_exact(n)
+
+    def connect(self, timeout_ms=10000, sid=0, pw=b"\0" * 16, last_zxid=0):
+        body = self.st.pack(">iqiq", 0, last_zxid, timeout_ms, sid)
+        body += self.st.pack(">i", len(pw)) + pw + b"\0"
+        self.send_frame(body)
+        r = self.recv_frame()
+        proto, to, sid = self.st.unpack(">iiq", r[:16])
+        (pwlen,) = self.st.unpack(">i", r[16:20])
+        self.sid, self.pw, self.timeout = sid, r[20:20 + pwlen], to
+        return len(r), to, sid
+
+    @staticmethod
+    def ustr(s):
+        import struct
+        b = s.encode()
+        return struct.pack(">i", len(b)) + b
+
+    def request(self, op, body=b""):
+        """Send one request; return (err, zxid, body), queueing events."""
+        self.xid += 1
+        self.send_frame(self.st.pack(">ii", self.xid, op) + body)
+        while True:
+            r = self.recv_frame()
+            xid, zxid, err = self.st.unpack(">iqi", r[:16])
+            if xid == -1:
+                self.events.append(self.st.unpack(">ii", r[16:24]) + (r[28:].decode(),))
+                continue
+            if xid == -2:
+                continue
+            assert xid == self.xid, (xid, self.xid)
+            return err, zxid, r[16:]
+
+    def create(self, path, data=b"", flags=0):
+        acl = self.st.pack(">ii", 1, 31) + self.ustr("world") + self.ustr("anyone")
+        body = self.ustr(path) + self.st.pack(">i", len(data)) + data + acl + self.st.pack(">i", flags)
+        return self.request(1, body)
+
+    def close(self):
+        self.s.close()
