@@ -91,7 +91,6 @@ void dp_auth_put(struct dp_auth *a);
 enum dp_msg_kind {
 	DP_MSG_CONNECT = 1, /* w→c: @data = ConnectRequest body */
 	DP_MSG_REQUEST,     /* w→c: @data = request frame (header + body) */
-	DP_MSG_CONN_GONE,   /* w→c: the connection of @sess closed */
 	DP_MSG_REPLY,       /* c→w: @data = framed reply; completes one request */
 	DP_MSG_EVENT,       /* c→w: @data = framed notification(s) */
 	DP_MSG_CONNECTED,   /* c→w: @data = framed ConnectResponse; @sess set on success */
@@ -152,6 +151,7 @@ struct dp_cfg {
 	bool pin;                  /* pin worker i to cpu i % cores */
 	uint32_t frame_max;        /* jute.maxbuffer */
 	uint32_t max_client_cnxns; /* per IP; 0 = unlimited */
+	uint32_t max_cnxns;        /* all clients (zookeeper.maxCnxns); 0 = unlimited */
 	int backlog;
 	bool force_plain_recv;     /* tests: skip the provided buffer ring */
 	struct dp_ring *to_ctl;    /* MPSC ring the control thread consumes */
@@ -163,6 +163,9 @@ struct dp_cfg {
 	size_t (*fourlw)(void *arg, const char *cmd, char *out, size_t cap);
 	void *fourlw_arg;
 	const char *super_digest;  /* "super:<b64>" or NULL */
+	/* SASL DIGEST-MD5: the JAAS password of @user, or NULL (worker threads) */
+	const char *(*sasl_password)(void *arg, const char *user);
+	void *sasl_arg;
 };
 
 struct dp_stats {
@@ -189,6 +192,7 @@ void dp_stats_reset(struct dp *dp);
 /* One connection, as four-letter words show it. */
 struct dp_conn_info {
 	char ip[48];
+	uint16_t port;
 	uint64_t recved, sent, sid;
 	int64_t lcxid, lzxid;
 	int32_t timeout_ms;

@@ -400,6 +400,48 @@ static void serve_whoami(struct dp_conn *c, struct zkp_response *r, struct tn_ar
 	r->who.v = v;
 }
 
+static int count_descendants(struct dp_conn *c, const char *path, int32_t *n)
+{
+	struct store_node_view v;
+	int rc = store_get(S(c), path, &v);
+
+	if (rc == ZK_OK && !store_acl_allows(S(c), v.acl, ZK_PERM_READ, &c->auth->a))
+		rc = ZK_ENOAUTH;
+	return rc == ZK_OK ? store_count_descendants(S(c), path, n) : rc;
+}
+
+/* SASL (op 102): DIGEST-MD5 against the JAAS users; failure closes. */
+static void serve_sasl(struct dp_conn *c, struct zkp_request *rq)
+{
+	struct zkp_response r = { .hdr = { rq->xid, 0, ZK_OK }, .type = rq->type };
+	char out[512], user[256];
+	struct dp_auth *a;
+	int n = dp_sasl_step(c, rq->op.data, rq->op.data_len, out, sizeof out, user, sizeof user);
+
+	if (n < 0 || (size_t)n >= sizeof out) {
+		send_hdr(c, rq->xid, rq->type, ZK_EAUTHFAILED);
+		dp_conn_close(c, true);
+		return;
+	}
+	if (user[0]) {
+		a = auth_clone(c->auth);
+		if (!a || auth_add(a, "sasl", user) < 0) {
+			if (a)
+				dp_auth_put(a);
+			send_hdr(c, rq->xid, rq->type, ZK_EAUTHFAILED);
+			dp_conn_close(c, true);
+			return;
+		}
+		dp_auth_put(c->auth);
+		c->auth = a;
+		TN_INFO("dp", "%s: SASL DIGEST-MD5 authenticated %s", c->ip, user);
+	}
+	r.data = (const uint8_t *)out;
+	r.data_len = n;
+	r.hdr.zxid = last_zxid(c);
+	send_rsp(c, &r);
+}
+
 /* Answer a read-like request now. Store pointers are used only until the
  * reply is encoded (before the worker's next quiescent state). */
 static void serve_local(struct dp_conn *c, struct zkp_request *rq, struct tn_arena *a)
@@ -427,11 +469,7 @@ static void serve_local(struct dp_conn *c, struct zkp_request *rq, struct tn_are
 		serve_getacl(c, rq, &r, a);
 		break;
 	case ZK_OP_GETALLCHILDRENNUMBER:
-		r.hdr.err = store_get(S(c), rq->op.path, &v);
-		if (r.hdr.err == ZK_OK && !store_acl_allows(S(c), v.acl, ZK_PERM_READ, &c->auth->a))
-			r.hdr.err = ZK_ENOAUTH;
-		if (r.hdr.err == ZK_OK)
-			r.hdr.err = store_count_descendants(S(c), rq->op.path, &r.number);
+		r.hdr.err = count_descendants(c, rq->op.path, &r.number);
 		break;
 	case ZK_OP_GETEPHEMERALS:
 		rc = store_ephemerals(S(c), c->sess->id, rq->op.path ? rq->op.path : "/", eph_add, &nm);
@@ -462,8 +500,15 @@ static void serve_local(struct dp_conn *c, struct zkp_request *rq, struct tn_are
 	case ZK_OP_RECONFIG:
 		r.hdr.err = ZK_ERECONFIGDISABLED;
 		break;
+	case ZK_OP_SASL:
+		serve_sasl(c, rq);
+		return;
 	default:
-		TN_ASSERT(!"serve_local: not a local op");
+		/* decodable but not a client request (e.g. createSession): as Java does */
+		TN_INFO("dp", "%s: op %d is not a client request, closing", c->ip, rq->type);
+		send_hdr(c, rq->xid, rq->type, ZK_EUNIMPLEMENTED);
+		dp_conn_close(c, true);
+		return;
 	}
 	r.hdr.zxid = last_zxid(c);
 	send_rsp(c, &r);
@@ -552,6 +597,31 @@ static void to_ctl(struct dp_conn *c, uint8_t kind, const uint8_t *p, uint32_t l
 	dp_worker_to_ctl(c->w, m);
 }
 
+/* The codec refuses strings holding U+0000 (tern keeps C strings). ZooKeeper
+ * answers a path holding it with BadArguments and keeps the connection, and
+ * clients test for that; so when a request whose first field is a path fails
+ * to decode, look for a NUL in that path. */
+static bool path_has_nul(const uint8_t *p, uint32_t len)
+{
+	struct tn_rd r = tn_rd_init(p, len);
+	int32_t xid, type, n;
+	const uint8_t *s;
+
+	if (tn_rd_i32(&r, &xid) < 0 || tn_rd_i32(&r, &type) < 0)
+		return false;
+	switch (type) {
+	case ZK_OP_CREATE: case ZK_OP_DELETE: case ZK_OP_EXISTS: case ZK_OP_GETDATA:
+	case ZK_OP_SETDATA: case ZK_OP_GETACL: case ZK_OP_SETACL: case ZK_OP_GETCHILDREN:
+	case ZK_OP_SYNC: case ZK_OP_GETCHILDREN2: case ZK_OP_CREATE2: case ZK_OP_CHECKWATCHES:
+	case ZK_OP_REMOVEWATCHES: case ZK_OP_CREATECONTAINER: case ZK_OP_CREATETTL:
+	case ZK_OP_GETEPHEMERALS: case ZK_OP_GETALLCHILDRENNUMBER: case ZK_OP_ADDWATCH:
+		break;
+	default:
+		return false;
+	}
+	return tn_rd_buf(&r, &s, &n) == 0 && n > 0 && memchr(s, 0, (size_t)n) != NULL;
+}
+
 /* Handle one decoded request of an open session, in order. Return false if
  * it must wait (a read behind an in-flight write). */
 static bool dispatch(struct dp_conn *c, const uint8_t *p, uint32_t len, uint64_t t0, bool queued)
@@ -564,6 +634,12 @@ static bool dispatch(struct dp_conn *c, const uint8_t *p, uint32_t len, uint64_t
 		TN_INFO("dp", "%s: unimplemented op %d, closing", c->ip, rq.type);
 		send_hdr(c, rq.xid, rq.type, ZK_EUNIMPLEMENTED);
 		dp_conn_close(c, true);
+		return true;
+	}
+	if (rc == -EBADMSG && path_has_nul(p, len)) {
+		if (c->inflight > 0 || (!queued && c->bl_head))
+			return false; /* keep the reply in order */
+		send_hdr(c, (int32_t)tn_load_be32(p), 0, ZK_EBADARGUMENTS);
 		return true;
 	}
 	if (rc < 0) {

@@ -59,6 +59,7 @@ struct dp_conn {
 	int fd;
 	enum conn_state st;
 	char ip[48];
+	uint16_t port;               /* peer port */
 	uint32_t ip_hash;
 	struct dp_buf in;            /* partial frame bytes */
 	uint8_t *rbuf;               /* plain-recv mode: this connection's recv buffer */
@@ -122,6 +123,7 @@ struct dp {
 	/* connections per client IP (accept path only, under the mutex) */
 	pthread_mutex_t ip_lock;
 	uint32_t ip_count[DP_IPTAB_SIZE];
+	uint32_t conn_total;
 };
 
 /* dp_buf helpers. Return 0 or -ENOMEM. */
@@ -138,6 +140,12 @@ void dp_conn_input(struct dp_conn *c, const uint8_t *p, size_t n);
 void dp_conn_deliver(struct dp_conn *c, struct dp_msg *m);
 /* Release what the connection holds (buffers, backlog, session, auth). */
 void dp_conn_release(struct dp_conn *c);
+
+/* dp_sasl.c: one SASL DIGEST-MD5 step for token @tok (@len <= 0: empty).
+ * Writes the server token to @out; on the last step @user gets the
+ * authenticated name. Return the token length, or < 0: fail (AuthFailed). */
+int dp_sasl_step(struct dp_conn *c, const uint8_t *tok, int32_t len, char *out, size_t cap,
+		 char *user, size_t user_cap);
 
 /* dp_worker.c services for dp_conn.c */
 /* Queue @n bytes for sending on @c (flushed at the end of the loop turn). */

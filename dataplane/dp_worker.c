@@ -200,8 +200,9 @@ static void ip_release(struct dp_conn *c)
 	if (!c->counted_ip)
 		return;
 	pthread_mutex_lock(&dp->ip_lock);
-	TN_ASSERT(dp->ip_count[c->ip_hash] > 0);
+	TN_ASSERT(dp->ip_count[c->ip_hash] > 0 && dp->conn_total > 0);
 	dp->ip_count[c->ip_hash]--;
+	dp->conn_total--;
 	pthread_mutex_unlock(&dp->ip_lock);
 	c->counted_ip = false;
 }
@@ -233,7 +234,8 @@ static uint32_t ip_hash(const char *ip)
 	return h % DP_IPTAB_SIZE;
 }
 
-/* Per-IP cap (maxClientCnxns). Hash collisions can only make it stricter. */
+/* Per-IP cap (maxClientCnxns) and total cap (zookeeper.maxCnxns). Hash
+ * collisions can only make the per-IP cap stricter. */
 static bool ip_admit(struct dp_worker *w, struct dp_conn *c)
 {
 	struct dp *dp = w->dp;
@@ -241,26 +243,34 @@ static bool ip_admit(struct dp_worker *w, struct dp_conn *c)
 
 	c->ip_hash = ip_hash(c->ip);
 	pthread_mutex_lock(&dp->ip_lock);
-	ok = dp->cfg.max_client_cnxns == 0 || dp->ip_count[c->ip_hash] < dp->cfg.max_client_cnxns;
-	if (ok)
+	ok = (dp->cfg.max_client_cnxns == 0 ||
+	      dp->ip_count[c->ip_hash] < dp->cfg.max_client_cnxns) &&
+	     (dp->cfg.max_cnxns == 0 || dp->conn_total < dp->cfg.max_cnxns);
+	if (ok) {
 		dp->ip_count[c->ip_hash]++;
+		dp->conn_total++;
+	}
 	pthread_mutex_unlock(&dp->ip_lock);
 	c->counted_ip = ok;
 	return ok;
 }
 
-static void peer_ip(int fd, char *out, size_t cap)
+static void peer_ip(int fd, char *out, size_t cap, uint16_t *port)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 
 	snprintf(out, cap, "unknown");
+	*port = 0;
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return;
-	if (ss.ss_family == AF_INET)
+	if (ss.ss_family == AF_INET) {
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)cap);
-	else if (ss.ss_family == AF_INET6)
+		*port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)cap);
+		*port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
 }
 
 static void on_accept(struct dp_worker *w, int fd)
@@ -277,14 +287,14 @@ static void on_accept(struct dp_worker *w, int fd)
 	TN_ASSERT(c->st == CS_FREE);
 	c->fd = fd;
 	c->w = w;
-	peer_ip(fd, c->ip, sizeof c->ip);
+	peer_ip(fd, c->ip, sizeof c->ip, &c->port);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	w->conn_count++;
 	atomic_store_explicit(&w->st_conns, w->conn_count, memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->st_conns_total, 1, memory_order_relaxed);
 	if (!ip_admit(w, c)) {
-		TN_WARN("dp", "too many connections from %s (maxClientCnxns %u)", c->ip,
-			w->dp->cfg.max_client_cnxns);
+		TN_WARN("dp", "too many connections from %s (maxClientCnxns %u, maxCnxns %u)",
+			c->ip, w->dp->cfg.max_client_cnxns, w->dp->cfg.max_cnxns);
 		goto fail;
 	}
 	if (!w->use_bufring && !(c->rbuf = malloc(DP_BUF_SIZE)))
@@ -505,8 +515,10 @@ static void *worker_main(void *arg)
 	arm_accept(w);
 	arm_wake(w);
 	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
-		unsigned work = drain_cqes(w);
-		work += drain_inbox(w);
+		/* inbox first: watch events queued by the control thread go out
+		 * before this turn's reads are answered (see the note in dp.h) */
+		unsigned work = drain_inbox(w);
+		work += drain_cqes(w);
 		flush_spill(w);
 		flush_dirty(w);
 		store_quiescent();
@@ -920,6 +932,7 @@ unsigned dp_conns(struct dp *dp, struct dp_conn_info *out, unsigned max)
 			memset(o, 0, sizeof *o);
 			for (size_t j = 0; j + 1 < sizeof o->ip && c->ip[j]; j++)
 				o->ip[j] = c->ip[j];
+			o->port = c->port;
 			o->recved = c->recv_count;
 			o->sent = c->sent_count;
 			o->lcxid = c->last_cxid;

@@ -213,8 +213,14 @@ static int dec_acl(struct dec *d, struct zk_acl_list *acl)
 	for (int32_t i = 0; i < n; i++) {
 		struct zk_acl e;
 		TRY(tn_rd_i32(&d->r, &e.perms));
-		TRY(dec_str(d, &e.id.scheme, false));
-		TRY(dec_str(d, &e.id.id, false));
+		/* kazoo writes an empty string as null (-1), e.g. the id of
+		 * CREATOR_ALL_ACL's auth:"" entry; Java reads it fine, so do we. */
+		TRY(dec_str(d, &e.id.scheme, true));
+		TRY(dec_str(d, &e.id.id, true));
+		if (!e.id.scheme)
+			e.id.scheme = "";
+		if (!e.id.id)
+			e.id.id = "";
 		if (arr)
 			arr[i] = e;
 	}
@@ -276,6 +282,17 @@ static void wr_acl(struct tn_wr *w, const struct zk_acl_list *acl)
 	}
 }
 
+/* What a client sees as ephemeralOwner: the container and TTL markers are how
+ * the store keeps those node types, but ZooKeeper reports 0 for both
+ * (DataNode.copyStat via getClientEphemeralOwner; checked on 3.8.0). */
+static int64_t zkp_client_owner(int64_t owner)
+{
+	uint64_t o = (uint64_t)owner;
+	if (o == ZK_OWNER_CONTAINER || (o & ZK_OWNER_TTL_MASK) == ZK_OWNER_TTL_MASK)
+		return 0;
+	return owner;
+}
+
 static void wr_stat(struct tn_wr *w, const struct zstat *st)
 {
 	TN_ASSERT(st);
@@ -287,7 +304,7 @@ static void wr_stat(struct tn_wr *w, const struct zstat *st)
 	tn_wr_i32(w, st->version);
 	tn_wr_i32(w, st->cversion);
 	tn_wr_i32(w, st->aversion);
-	tn_wr_i64(w, st->ephemeral_owner);
+	tn_wr_i64(w, zkp_client_owner(st->ephemeral_owner));
 	tn_wr_i32(w, st->data_length);
 	tn_wr_i32(w, st->num_children);
 	tn_wr_i64(w, st->pzxid);

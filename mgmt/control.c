@@ -297,6 +297,19 @@ static tn_zxid zxid_next(struct ctl *c)
 	return z;
 }
 
+/* Tell the client of @p (if any) that its request failed: SystemError for a
+ * request, a closed connection for a handshake. */
+static void fail_client(struct ctl *c, struct pend *p)
+{
+	if (!p->m)
+		return;
+	if (p->kind == PK_NEW_SESSION)
+		post_token(c, dp_conn_token(p->m->worker, p->m->slot, p->m->gen), DP_MSG_CLOSE,
+			   NULL, 0);
+	else
+		post_hdr(c, p->m, p->xid, p->type, ZK_ESYSTEM, 0);
+}
+
 /* Prep @req into @p->txn (growing the prep arena as needed), encode and
  * append it to the WAL, and queue @p. On a failure the item is freed and the
  * client (if any) gets SystemError. */
@@ -355,8 +368,7 @@ fail_prepped:
 		atomic_store(&c->failed, true);
 fail:
 	TN_ERROR("ctl", "request type %d: %s", p->type, tn_strerror(rc));
-	if (p->m)
-		post_hdr(c, p->m, p->xid, p->type, ZK_ESYSTEM, 0);
+	fail_client(c, p);
 	if (rc == -EIO || rc == -TN_ESHUTDOWN)
 		atomic_store(&c->failed, true);
 	pend_free(p);
@@ -568,8 +580,7 @@ static void complete_txn(struct ctl *c, struct pend *p)
 	if (rc < 0) {
 		/* the txn is durable; replay at restart applies it */
 		TN_ERROR("ctl", "apply zxid 0x%" PRIx64 ": %s", p->zxid, tn_strerror(rc));
-		if (p->m && p->kind != PK_NEW_SESSION)
-			post_hdr(c, p->m, p->xid, p->type, ZK_ESYSTEM, 0);
+		fail_client(c, p);
 		return;
 	}
 	c->since_snap++;
@@ -975,6 +986,7 @@ static void fill_conns(struct dp *dp, struct adm_info *in, struct adm_conn **out
 	}
 	for (unsigned i = 0; i < n; i++) {
 		snprintf(ac[i].addr, sizeof ac[i].addr, "%s", ci[i].ip);
+		ac[i].port = ci[i].port;
 		ac[i].interest_ops = 1;
 		ac[i].recved = ci[i].recved;
 		ac[i].sent = ci[i].sent;

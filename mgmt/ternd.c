@@ -148,6 +148,11 @@ static int wait_for_stop(struct ctl *ctl, const sigset_t *set)
 	}
 }
 
+static const char *jaas_password(void *arg, const char *user)
+{
+	return cfg_user_password(arg, user);
+}
+
 static int run(const struct cfg *cfg, struct store *store, const char *snap_dir,
 	       const char *log_dir, const sigset_t *set)
 {
@@ -166,6 +171,7 @@ static int run(const struct cfg *cfg, struct store *store, const char *snap_dir,
 	dc.pin = true;
 	dc.frame_max = cfg->jute_maxbuffer;
 	dc.max_client_cnxns = cfg->max_client_cnxns;
+	dc.max_cnxns = cfg->max_cnxns;
 	dc.backlog = cfg->client_port_listen_backlog;
 	dc.force_plain_recv = getenv("TERN_PLAIN_RECV") != NULL;
 	dc.to_ctl = ctl_ring(ctl);
@@ -174,6 +180,8 @@ static int run(const struct cfg *cfg, struct store *store, const char *snap_dir,
 	dc.fourlw = ctl_fourlw;
 	dc.fourlw_arg = ctl;
 	dc.super_digest = cfg->super_digest;
+	dc.sasl_password = jaas_password;
+	dc.sasl_arg = (void *)cfg;
 	if ((rc = dp_start(&dp, &dc)) < 0) {
 		TN_ERROR("ternd", "cannot serve on port %d: %s", cfg->client_port, tn_strerror(rc));
 		ctl_destroy(ctl);

@@ -90,24 +90,22 @@ static struct znode *create_node(struct store *s, const struct txn_hdr *h, const
 		return NULL;
 	n->czxid = n->mzxid = n->pzxid = (int64_t)h->zxid;
 	n->ctime = n->mtime = h->time_ms;
-	n->owner = t->ephemeral_owner;
-	if (!(n->acl = store_acl_intern(s, &t->acl)))
+	struct store_acl *a = store_acl_intern(s, &t->acl);
+	if (!a)
 		goto fail_node;
-	if (znode_set_data(s, n, t->data, t->data_len) < 0)
+	if (znode_set_blob(s, n, a, t->ephemeral_owner, t->data, t->data_len) < 0)
 		goto fail_acl;
-	if (store_owner_is_session(n->owner)) {
-		int rc = store_session_eph_add(s, (uint64_t)n->owner, t->path, len);
+	if (store_owner_is_session(t->ephemeral_owner)) {
+		int rc = store_session_eph_add(s, (uint64_t)t->ephemeral_owner, t->path, len);
 		if (rc < 0)
-			goto fail_data;
+			goto fail_node; /* znode_discard drops the blob and its ACL */
 		*eph_added = rc == 1;
 	}
 	return n;
-fail_data:
-	store_mem_free(s, (void *)(uintptr_t)n->data);
 fail_acl:
-	store_acl_put(s, n->acl);
+	store_acl_put(s, a);
 fail_node:
-	store_mem_free(s, n);
+	znode_discard(s, n);
 	return NULL;
 }
 
@@ -115,10 +113,8 @@ fail_node:
 static void discard_node(struct store *s, struct znode *n, bool eph_added)
 {
 	if (eph_added)
-		store_session_eph_del(s, (uint64_t)n->owner, n->path, n->path_len);
-	store_mem_free(s, (void *)(uintptr_t)n->data);
-	store_acl_put(s, n->acl);
-	store_mem_free(s, n);
+		store_session_eph_del(s, (uint64_t)znode_owner(n), n->path, znode_path_len(n));
+	znode_discard(s, n);
 }
 
 static int apply_create(struct store *s, const struct txn_hdr *h, const struct txn *t,
@@ -158,14 +154,15 @@ static int apply_create(struct store *s, const struct txn_hdr *h, const struct t
 /* Delete @n (childless, not the root) and fire its watches. */
 static int delete_node(struct store *s, struct znode *n, tn_zxid zxid)
 {
-	struct znode *parent = ztree_parent(s, n->path, n->path_len);
+	size_t plen = znode_path_len(n);
+	struct znode *parent = ztree_parent(s, n->path, plen);
 	TN_ASSERT(parent != NULL && parent->nkids > 0);
 	TN_ASSERT(n->kids.next == NULL);
-	char *path = store_scratch_strdup(s, n->path, n->path_len);
+	char *path = store_scratch_strdup(s, n->path, plen);
 	if (!path)
 		return -ENOMEM;
-	if (store_owner_is_session(n->owner))
-		store_session_eph_del(s, (uint64_t)n->owner, n->path, n->path_len);
+	if (store_owner_is_session(znode_owner(n)))
+		store_session_eph_del(s, (uint64_t)znode_owner(n), n->path, plen);
 	store_special_note(s, n, false);
 	ztree_unlink(s, parent, n);
 	znode_write_begin(parent);
@@ -206,7 +203,7 @@ static int apply_set_data(struct store *s, const struct txn_hdr *h, const struct
 		r->err = ZK_ENONODE;
 		return 0;
 	}
-	int64_t old_len = n->data_len > 0 ? n->data_len : 0;
+	int64_t old_len = TN_MAX(znode_data_len(n), 0);
 	znode_write_begin(n);
 	int rc = znode_set_data(s, n, t->data, t->data_len);
 	if (rc == 0) {
@@ -217,8 +214,8 @@ static int apply_set_data(struct store *s, const struct txn_hdr *h, const struct
 	znode_write_end(n);
 	if (rc < 0)
 		return rc;
-	TN_ASSERT(n->data_len == (t->data_len < 0 ? -1 : t->data_len));
-	atomic_fetch_add_explicit(&s->data_bytes, (n->data_len > 0 ? n->data_len : 0) - old_len,
+	TN_ASSERT(znode_data_len(n) == (t->data_len < 0 ? -1 : t->data_len));
+	atomic_fetch_add_explicit(&s->data_bytes, TN_MAX(znode_data_len(n), 0) - old_len,
 				  memory_order_relaxed); /* a statistic */
 	znode_stat(n, &r->stat);
 	return store_watch_trigger_data(s, n->path, h->zxid);
@@ -231,13 +228,19 @@ static int apply_set_acl(struct store *s, const struct txn *t, struct store_resu
 		r->err = ZK_ENONODE;
 		return 0;
 	}
-	struct store_acl *a = store_acl_intern(s, &t->acl), *old = n->acl;
+	struct store_acl *a = store_acl_intern(s, &t->acl), *old = znode_acl(n);
 	if (!a)
 		return -ENOMEM;
+	/* The ACL lives in the immutable blob: copy the data into a new one. */
 	znode_write_begin(n);
-	n->acl = a;
-	n->aversion = t->version;
+	int rc = znode_set_blob(s, n, a, znode_owner(n), zblob_data(n->blob), znode_data_len(n));
+	if (rc == 0)
+		n->aversion = t->version;
 	znode_write_end(n);
+	if (rc < 0) {
+		store_acl_put(s, a);
+		return rc;
+	}
 	store_acl_put(s, old);
 	znode_stat(n, &r->stat);
 	return 0;
@@ -333,11 +336,9 @@ static int apply_multi(struct store *s, const struct txn *t)
 	return 0;
 }
 
-int store_apply(struct store *s, const struct txn *t, struct store_apply_out *out)
+static int store_apply_rcu(struct store *s, const struct txn *t, struct store_apply_out *out)
 {
 	TN_ASSERT(s != NULL && t != NULL && out != NULL);
-	store_rcu_ensure();
-	store_rcu_writer_quiesce();
 	scratch_reset(s);
 	s->res_n = 0;
 	s->ev_n = 0;
@@ -360,4 +361,12 @@ int store_apply(struct store *s, const struct txn *t, struct store_apply_out *ou
 	out->events = s->ev;
 	out->event_count = s->ev_n;
 	return rc < 0 ? rc : 0;
+}
+
+int store_apply(struct store *s, const struct txn *t, struct store_apply_out *out)
+{
+	bool on = store_rcu_enter();
+	int rc = store_apply_rcu(s, t, out);
+	store_rcu_exit(on);
+	return rc;
 }

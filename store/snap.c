@@ -58,6 +58,7 @@
 #include "common/tn_assert.h"
 #include "common/tn_crc32c.h"
 #include "common/tn_err.h"
+#include "common/tn_fs.h"
 #include "common/tn_log.h"
 #include "common/tn_rd.h"
 #include "store/store_int.h"
@@ -363,32 +364,6 @@ static int load_node_cb(void *arg, const char *path, const struct zstat *st, con
 	return rc;
 }
 
-/* Map @path read-only into *@buf and *@len (len 0 gives buf NULL). */
-static int map_file(const char *path, const uint8_t **buf, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	struct stat sb;
-	int rc = 0;
-	*buf = NULL;
-	*len = 0;
-	if (fstat(fd, &sb) < 0) {
-		rc = -errno;
-	} else if (sb.st_size > 0) {
-		void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (m == MAP_FAILED) {
-			rc = -errno;
-		} else {
-			*buf = m;
-			*len = (size_t)sb.st_size;
-			madvise(m, *len, MADV_SEQUENTIAL);
-		}
-	}
-	close(fd);
-	return rc;
-}
-
 int snap_load(const char *path, const struct store_cfg *cfg, struct store **out, tn_zxid *zxid)
 {
 	const uint8_t *buf;
@@ -396,7 +371,7 @@ int snap_load(const char *path, const struct store_cfg *cfg, struct store **out,
 	const char *why = NULL;
 	struct snap_info info;
 	TN_ASSERT(path && cfg && out);
-	int rc = map_file(path, &buf, &len);
+	int rc = tn_file_map(path, &buf, &len);
 	if (rc < 0) {
 		TN_ERROR("snap", "%s: cannot read: %s", path, tn_strerror(rc));
 		return rc;
@@ -414,7 +389,7 @@ int snap_load(const char *path, const struct store_cfg *cfg, struct store **out,
 		goto fail_store;
 	store_set_last_zxid(c.s, info.zxid);
 	if (buf)
-		munmap((void *)buf, len);
+		tn_file_unmap(buf, len);
 	*out = c.s;
 	if (zxid)
 		*zxid = info.zxid;
@@ -423,7 +398,7 @@ fail_store:
 	store_destroy(c.s);
 fail_unmap:
 	if (buf)
-		munmap((void *)buf, len);
+		tn_file_unmap(buf, len);
 	return rc;
 }
 
@@ -791,16 +766,6 @@ out:
 	return rc;
 }
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = fsync(fd) < 0 ? -errno : 0;
-	close(fd);
-	return rc;
-}
-
 int snap_write(struct store *s, const char *dir, tn_zxid *zxid)
 {
 	char tmp[4096], fin[4096];
@@ -823,7 +788,7 @@ int snap_write(struct store *s, const char *dir, tn_zxid *zxid)
 	if (rc == 0 && rename(tmp, fin) < 0)
 		rc = -errno;
 	if (rc == 0)
-		rc = fsync_dir(dir);
+		rc = tn_fsync_dir(dir);
 	if (rc < 0) {
 		TN_ERROR("snap", "%s: snapshot failed: %s", tmp, tn_strerror(rc));
 		unlink(tmp);

@@ -26,7 +26,7 @@ int store_acl_fixup(const struct zk_acl_list *in, const struct store_auth *auth,
 /* Snapshot loading (implemented by the tree code, called by snap.c).
  * Nodes arrive parents first. A node that already exists (/, /zookeeper...)
  * is replaced. numChildren is recomputed from the links, not taken from @st.
- * Return 0, -ENOENT (no parent), -ENOMEM. */
+ * Return 0, -ENOENT (no parent), -EINVAL (bad path), -ENOMEM. */
 int store_load_node(struct store *s, const char *path, const struct zstat *st,
 		    const uint8_t *data, int32_t data_len, const struct zk_acl_list *acl);
 int store_load_session(struct store *s, uint64_t session, int32_t timeout_ms);
@@ -41,10 +41,15 @@ struct prep_state **store_prep_slot(struct store *s);
 uint64_t store_hash64(const void *p, size_t len, uint64_t seed);
 
 /* Threads. The writer (store_apply, store_load_*) and every reader must be
- * registered RCU threads; a thread that calls a store function without
- * store_reader_register() is registered on first use and unregistered when it
- * exits (pthread key destructor). */
-void store_rcu_ensure(void);
+ * registered RCU threads. A thread that calls a store function without
+ * store_reader_register() is registered on first use (and unregistered when
+ * it exits, by a pthread key destructor) but kept offline between store
+ * calls: it never holds up a grace period, and the pointers a read gave it
+ * stay valid only while no other thread changes the tree (single-threaded
+ * tools and tests). store_rcu_enter() puts such a thread online and returns
+ * true; pass that to store_rcu_exit(). Explicit readers are untouched. */
+bool store_rcu_enter(void);
+void store_rcu_exit(bool entered);
 
 /* ---- snapshots (snap.c; used by recover.c, tern-inspect and fuzz_snap) ---- */
 
@@ -74,15 +79,19 @@ int snap_list(const char *dir, tn_zxid **out);
 #ifdef STORE_TREE_INTERNAL
 /* ---- tree-internal: only ztree.c, znode.c, apply.c, watch.c, session.c ----
  *
- * A znode is one allocation: this header then the full path, NUL-terminated.
- * The path is the hash key and the child's name (path + name offset), so it
- * is stored once. Stat fields change in place under @seq (a sequence counter:
- * odd while the writer updates, readers retry); data buffers are immutable and
- * replaced whole, the old one retired to RCU. Layout is packed by hand: 132
- * bytes before the path.
+ * A znode is one allocation: this header then the full path, NUL-terminated
+ * (its length is strlen: no length field). The path is the hash key and the
+ * child's name (path + name offset), so it is stored once. Stat fields change
+ * in place under @seq (a sequence counter: odd while the writer updates,
+ * readers retry). The data, its length, the ACL and the ephemeral owner live
+ * in one immutable blob replaced whole (setData, setACL) and retired to RCU.
+ * Layout is packed by hand: 108 bytes before the path, so a node with a path
+ * of up to 19 bytes fits jemalloc's 128-byte class, and the blob's 12-byte
+ * head often fits the slack of the data's own size class (100 B -> 112).
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <urcu-qsbr.h>
 #include <urcu/rculfhash.h>
 #include <urcu/rcuhlist.h>
@@ -95,20 +104,64 @@ struct store_acl {                /* an interned, refcounted ACL list */
 	struct zk_acl v[];        /* then the id strings */
 };
 
+/* meta: ZBLOB_OWNER set = an 8-byte owner precedes the data in bytes[];
+ * ZBLOB_NULL set = null data; else the low bits are the data length. */
+#define ZBLOB_OWNER 0x80000000u
+#define ZBLOB_NULL 0x40000000u
+#define ZBLOB_LEN_MASK 0x3fffffffu
+
+struct znode_blob {
+	struct store_acl *acl;        /* one reference held by the blob's node */
+	uint32_t meta;
+	uint8_t bytes[];              /* [owner, unaligned] then data */
+};
+#define ZBLOB_HEAD offsetof(struct znode_blob, bytes) /* 12: bytes are unaligned */
+
 struct znode {
 	struct cds_lfht_node ht;      /* path table link */
 	struct cds_hlist_node sib;    /* link in the parent's child list */
 	struct cds_hlist_head kids;   /* children, RCU list */
-	const uint8_t *data;          /* immutable buffer; NULL if len <= 0 */
-	struct store_acl *acl;
-	int64_t czxid, mzxid, ctime, mtime, owner, pzxid;
+	struct znode_blob *blob;      /* immutable; rcu_assign_pointer/rcu_dereference */
+	int64_t czxid, mzxid, ctime, mtime, pzxid;
 	int32_t version, cversion, aversion;
-	int32_t data_len;             /* -1 = null data */
 	int32_t nkids;
 	_Atomic uint32_t seq;         /* odd while the writer changes the stat */
-	uint32_t path_len;
 	char path[];
 };
+
+static inline size_t znode_path_len(const struct znode *n)
+{
+	return strlen(n->path);
+}
+static inline int64_t zblob_owner(const struct znode_blob *b)
+{
+	int64_t o = 0;
+	if (b && (b->meta & ZBLOB_OWNER))
+		memcpy(&o, b->bytes, sizeof(o));
+	return o;
+}
+/* -1 for null data. */
+static inline int32_t zblob_len(const struct znode_blob *b)
+{
+	return !b || (b->meta & ZBLOB_NULL) ? -1 : (int32_t)(b->meta & ZBLOB_LEN_MASK);
+}
+static inline const uint8_t *zblob_data(const struct znode_blob *b)
+{
+	return b->bytes + (b->meta & ZBLOB_OWNER ? sizeof(int64_t) : 0);
+}
+/* Writer-side shorthands (the writer is the only one that changes blob). */
+static inline int64_t znode_owner(const struct znode *n)
+{
+	return zblob_owner(n->blob);
+}
+static inline int32_t znode_data_len(const struct znode *n)
+{
+	return zblob_len(n->blob);
+}
+static inline struct store_acl *znode_acl(const struct znode *n)
+{
+	return n->blob ? n->blob->acl : NULL;
+}
 
 struct store_retire_batch;         /* znode.c */
 struct store_watches;              /* watch.c */
@@ -161,8 +214,17 @@ void store_mem_free(struct store *s, void *p);
 void store_mem_retire(struct store *s, void *p);
 void store_retire_flush(struct store *s);
 struct znode *znode_new(struct store *s, const char *path, size_t path_len);
-/* Replace the data (NULL/-1 = null). Return 0, -ENOMEM. Writer only. */
+/* Give @n a new blob: @acl (the blob takes over the caller's reference),
+ * @owner, and a copy of @data (NULL/-1 = null). The old blob is retired but
+ * its ACL reference is the caller's to drop. Inside the caller's seq section
+ * for a published node. Return 0, -ENOMEM (also for data of 1 GiB or more).
+ * Writer only. */
+int znode_set_blob(struct store *s, struct znode *n, struct store_acl *acl, int64_t owner,
+		   const uint8_t *data, int32_t len);
+/* Replace the data (NULL/-1 = null), keeping ACL and owner. Return 0, -ENOMEM. */
 int znode_set_data(struct store *s, struct znode *n, const uint8_t *data, int32_t len);
+/* Free an unpublished node's blob and ACL reference, then the node. */
+void znode_discard(struct store *s, struct znode *n);
 struct store_acl *store_acl_intern(struct store *s, const struct zk_acl_list *acl);
 void store_acl_put(struct store *s, struct store_acl *a);
 void znode_stat(const struct znode *n, struct zstat *st);   /* caller holds seq */
@@ -195,7 +257,6 @@ static inline bool store_owner_is_session(int64_t o)
 }
 
 /* ztree.c */
-void store_rcu_writer_quiesce(void); /* quiescent point if auto-registered */
 struct znode *ztree_lookup(struct store *s, const char *path, size_t len);
 struct znode *ztree_parent(struct store *s, const char *path, size_t len);
 void ztree_link(struct store *s, struct znode *parent, struct znode *n);

@@ -44,6 +44,7 @@
 
 #include "common/tn_assert.h"
 #include "common/tn_crc32c.h"
+#include "common/tn_fs.h"
 #include "common/tn_err.h"
 #include "common/tn_log.h"
 #include "common/tn_rd.h"
@@ -224,12 +225,7 @@ void wal_seg_path(char *buf, size_t cap, const char *dir, tn_zxid first)
 
 int wal_fsync_dir(const char *dir)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = fsync(fd) < 0 ? -errno : 0;
-	close(fd);
-	return rc;
+	return tn_fsync_dir(dir);
 }
 
 static int cmp_zxid(const void *a, const void *b)
@@ -309,32 +305,12 @@ struct seg_map {
 
 static int seg_map_open(const char *path, struct seg_map *m)
 {
-	m->p = NULL;
-	m->size = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	struct stat st;
-	int rc = 0;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-	} else if (st.st_size > 0) {
-		void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-		if (p == MAP_FAILED) {
-			rc = -errno;
-		} else {
-			m->p = p;
-			m->size = (size_t)st.st_size;
-		}
-	}
-	close(fd);
-	return rc;
+	return tn_file_map(path, &m->p, &m->size);
 }
 
 static void seg_map_close(struct seg_map *m)
 {
-	if (m->p)
-		munmap((void *)m->p, m->size);
+	tn_file_unmap(m->p, m->size);
 	m->p = NULL;
 	m->size = 0;
 }
@@ -523,25 +499,6 @@ out:
 
 /* ---- open, append, sync ---- */
 
-static int mkdir_p(const char *dir)
-{
-	char buf[4096];
-	size_t n = strlen(dir);
-	if (n == 0 || n >= sizeof buf)
-		return -EINVAL;
-	memcpy(buf, dir, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		char c = buf[i];
-		buf[i] = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		buf[i] = c;
-	}
-	return 0;
-}
-
 static int cfg_check(struct wal_cfg *c)
 {
 	if (!c->dir)
@@ -590,7 +547,7 @@ int wal_open(struct wal **out, const struct wal_cfg *cfg, wal_cb cb, void *arg)
 			goto fail;
 	}
 	w->fill = &w->bufs[0];
-	if ((rc = mkdir_p(w->dir)) < 0 || (rc = wal_recover(w)) < 0)
+	if ((rc = tn_mkdir_p(w->dir)) < 0 || (rc = wal_recover(w)) < 0)
 		goto fail;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->work_cv, NULL);

@@ -495,7 +495,7 @@ int store_watch_add(struct store *s, uint64_t session, const char *path,
 	uint32_t bit = kind_bit(kind);
 	if (!path || path[0] != '/' || !bit)
 		return -EINVAL;
-	store_rcu_ensure();
+	bool on = store_rcu_enter();
 	pthread_mutex_lock(&w->lock);
 	/* Count first (seq_cst), read the tree after: see the file comment. */
 	atomic_fetch_add_explicit(&w->total, 1, memory_order_seq_cst);
@@ -515,6 +515,7 @@ int store_watch_add(struct store *s, uint64_t session, const char *path,
 	atomic_fetch_sub_explicit(&w->total, 1, memory_order_seq_cst);
 	TN_ASSERT(rc != 1 || ev != 0);
 	pthread_mutex_unlock(&w->lock);
+	store_rcu_exit(on);
 	return rc;
 }
 

@@ -4,12 +4,19 @@
  * which adds the allocator's usable size to s->mem_bytes (so jemalloc's size
  * class rounding is counted honestly); frees subtract it again.
  *
- * Deferred frees. Readers hold no locks, so a removed znode, a replaced data
- * buffer or a dropped ACL list may still be in use until every reader thread
+ * Deferred frees. Readers hold no locks, so a removed znode, a replaced blob
+ * or a dropped ACL list may still be in use until every reader thread
  * has passed a quiescent state. Rather than paying a 16-byte rcu_head in every
  * znode, the writer collects retired pointers in a batch of
  * STORE_RETIRE_BATCH_MAX and hands the whole batch to call_rcu() once; the
  * callback (on liburcu's call_rcu thread) frees them all.
+ *
+ * Blobs. A node's data, data length, ACL reference and ephemeral owner sit in
+ * one immutable allocation (struct znode_blob) that setData, setACL and
+ * snapshot loading replace whole; keeping them out of the node header is
+ * what lets a typical node fit jemalloc's 128-byte class, and the 12-byte
+ * blob head usually fits in the rounding slack of the data's size class.
+ * The owner (8 bytes) is stored only when non-zero (ZBLOB_OWNER).
  *
  * ACL lists are interned: identical lists share one refcounted struct
  * store_acl (writer-only table), so a million nodes with OPEN_ACL_UNSAFE hold
@@ -26,6 +33,10 @@
 
 #define STORE_RETIRE_BATCH_MAX 1024u
 #define STORE_ACL_TAB_MIN 64u
+
+/* The znode header is packed by hand (store_int.h); keep it that way. */
+TN_STATIC_ASSERT(offsetof(struct znode, path) == 108, "znode header grew");
+TN_STATIC_ASSERT(ZBLOB_HEAD == 12, "blob head grew");
 
 struct store_retire_batch {
 	struct rcu_head rcu;
@@ -98,42 +109,61 @@ void store_mem_retire(struct store *s, void *p)
 struct znode *znode_new(struct store *s, const char *path, size_t path_len)
 {
 	TN_ASSERT(path_len > 0 && path[0] == '/');
+	TN_ASSERT(memchr(path, '\0', path_len) == NULL); /* the length is strlen */
 	struct znode *n = store_mem_alloc(s, offsetof(struct znode, path) + path_len + 1);
 	if (!n)
 		return NULL;
 	memset(n, 0, offsetof(struct znode, path));
 	cds_lfht_node_init(&n->ht);
-	n->data_len = -1;
-	n->path_len = (uint32_t)path_len;
 	memcpy(n->path, path, path_len);
 	n->path[path_len] = '\0';
 	return n;
 }
 
-int znode_set_data(struct store *s, struct znode *n, const uint8_t *data, int32_t len)
+int znode_set_blob(struct store *s, struct znode *n, struct store_acl *acl, int64_t owner,
+		   const uint8_t *data, int32_t len)
 {
-	uint8_t *buf = NULL;
-	if (len > 0) {
+	if (len > 0 && (uint32_t)len > ZBLOB_LEN_MASK)
+		return -ENOMEM; /* UNTESTED: beyond any data limit ZooKeeper allows */
+	size_t olen = owner ? sizeof(owner) : 0, dlen = len > 0 ? (size_t)len : 0;
+	struct znode_blob *b = store_mem_alloc(s, ZBLOB_HEAD + olen + dlen);
+	if (!b)
+		return -ENOMEM;
+	b->acl = acl;
+	b->meta = (owner ? ZBLOB_OWNER : 0) | (len < 0 ? ZBLOB_NULL : (uint32_t)dlen);
+	if (owner)
+		memcpy(b->bytes, &owner, sizeof(owner));
+	if (dlen) {
 		TN_ASSERT(data != NULL);
-		buf = store_mem_alloc(s, (size_t)len);
-		if (!buf)
-			return -ENOMEM;
-		memcpy(buf, data, (size_t)len);
-	} else if (len < 0) {
-		len = -1;
-	} else {
-		len = 0; /* empty, not null, whatever @data is */
+		memcpy(b->bytes + olen, data, dlen);
 	}
-	const uint8_t *old = n->data;
-	/* Inside the seq section: the caller brackets the stat change, and a
-	 * reader retries if it raced; the old buffer lives until a grace period. */
-	n->data = buf;
-	n->data_len = len;
-	store_mem_retire(s, (void *)(uintptr_t)old);
+	struct znode_blob *old = n->blob;
+	/* Release: a reader that loads the pointer sees the blob's contents. The
+	 * caller brackets the change with the seq counter, so a reader never
+	 * pairs the new blob with the old stat; the old blob lives until a
+	 * grace period has passed. */
+	rcu_assign_pointer(n->blob, b);
+	store_mem_retire(s, old);
 	return 0;
 }
 
-void znode_stat(const struct znode *n, struct zstat *st)
+int znode_set_data(struct store *s, struct znode *n, const uint8_t *data, int32_t len)
+{
+	TN_ASSERT(n->blob != NULL);
+	return znode_set_blob(s, n, n->blob->acl, zblob_owner(n->blob), data, len);
+}
+
+void znode_discard(struct store *s, struct znode *n)
+{
+	if (n->blob) {
+		store_acl_put(s, n->blob->acl);
+		store_mem_free(s, n->blob);
+	}
+	store_mem_free(s, n);
+}
+
+/* The fields kept in the node header; the caller holds seq. */
+static void znode_stat_hdr(const struct znode *n, struct zstat *st)
 {
 	st->czxid = n->czxid;
 	st->mzxid = n->mzxid;
@@ -142,16 +172,28 @@ void znode_stat(const struct znode *n, struct zstat *st)
 	st->version = n->version;
 	st->cversion = n->cversion;
 	st->aversion = n->aversion;
-	st->ephemeral_owner = n->owner;
-	st->data_length = n->data_len > 0 ? n->data_len : 0;
 	st->num_children = n->nkids;
 	st->pzxid = n->pzxid;
+}
+
+static void znode_stat_blob(const struct znode_blob *b, struct zstat *st)
+{
+	int32_t len = zblob_len(b);
+	st->ephemeral_owner = zblob_owner(b);
+	st->data_length = len > 0 ? len : 0;
+}
+
+void znode_stat(const struct znode *n, struct zstat *st)
+{
+	znode_stat_hdr(n, st);
+	znode_stat_blob(n->blob, st);
 }
 
 static const uint8_t empty_data[1];
 
 void znode_read(const struct znode *n, struct store_node_view *v)
 {
+	const struct znode_blob *b;
 	for (;;) {
 		/* Acquire: pairs with znode_write_end's release. */
 		uint32_t s0 = atomic_load_explicit(&n->seq, memory_order_acquire);
@@ -159,17 +201,20 @@ void znode_read(const struct znode *n, struct store_node_view *v)
 			caa_cpu_relax();
 			continue;
 		}
-		znode_stat(n, &v->stat);
-		v->data = n->data;
-		v->data_len = n->data_len;
-		v->acl = &n->acl->list;
+		b = rcu_dereference(n->blob);
+		znode_stat_hdr(n, &v->stat);
 		/* Acquire fence: the reads above happen before the re-check. */
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&n->seq, memory_order_relaxed) == s0)
 			break;
 	}
-	if (v->data_len == 0)
-		v->data = empty_data;
+	/* The blob is immutable: read it outside the retry loop. */
+	TN_ASSERT_HOT(b != NULL);
+	int32_t len = zblob_len(b);
+	znode_stat_blob(b, &v->stat);
+	v->data_len = len;
+	v->data = len > 0 ? zblob_data(b) : len == 0 ? empty_data : NULL;
+	v->acl = &b->acl->list;
 }
 
 /* ---- ACL interning ---- */

@@ -9,14 +9,14 @@
  * removed child: that is the usual RCU view ("existed during the read").
  *
  * Stat consistency: znode_read() (znode.c) copies the stat under the node's
- * sequence counter and retries if the writer was mid-update. Data buffers are
- * immutable, so the pointer copied with the stat stays valid until the
- * reader's next quiescent state.
+ * sequence counter and retries if the writer was mid-update. Blobs (data,
+ * ACL, owner) are immutable, so the pointer copied with the stat stays valid
+ * until the reader's next quiescent state.
  *
  * Threads must be registered RCU readers. store_reader_register() does it
  * explicitly; any thread that calls into the store without it is registered
- * on first use (store_rcu_ensure), treated as a writer-style thread whose
- * store_apply() calls are quiescent points, and unregistered at thread exit.
+ * on first use and kept online only inside store calls (store_rcu_enter), so
+ * a forgetful thread can never stall a grace period.
  */
 #define STORE_TREE_INTERNAL
 #include <errno.h>
@@ -64,6 +64,8 @@ static void rcu_register_as(int state)
 
 void store_reader_register(void)
 {
+	if (tls_rcu_state == RCU_IMPLICIT && !rcu_read_ongoing())
+		rcu_thread_online();
 	rcu_register_as(RCU_EXPLICIT);
 }
 
@@ -76,21 +78,31 @@ void store_reader_unregister(void)
 	tls_rcu_state = RCU_NONE;
 }
 
-void store_rcu_ensure(void)
+bool store_rcu_enter(void)
 {
-	if (__builtin_expect(tls_rcu_state == RCU_NONE, 0))
-		rcu_register_as(RCU_IMPLICIT);
+	if (__builtin_expect(tls_rcu_state == RCU_EXPLICIT, 1))
+		return false;
+	if (tls_rcu_state == RCU_NONE) {
+		rcu_register_as(RCU_IMPLICIT); /* registers online */
+		return true;
+	}
+	if (rcu_read_ongoing())
+		return false; /* a nested call: the outer one goes offline */
+	rcu_thread_online();
+	return true;
+}
+
+void store_rcu_exit(bool entered)
+{
+	if (entered) {
+		TN_ASSERT(tls_rcu_state == RCU_IMPLICIT);
+		rcu_thread_offline();
+	}
 }
 
 void store_quiescent(void)
 {
-	if (tls_rcu_state != RCU_NONE)
-		rcu_quiescent_state();
-}
-
-void store_rcu_writer_quiesce(void)
-{
-	if (tls_rcu_state == RCU_IMPLICIT)
+	if (tls_rcu_state == RCU_EXPLICIT)
 		rcu_quiescent_state();
 }
 
@@ -142,7 +154,9 @@ static int ht_match(struct cds_lfht_node *node, const void *key)
 {
 	const struct znode *n = caa_container_of(node, struct znode, ht);
 	const struct ht_key *k = key;
-	return n->path_len == k->len && memcmp(n->path, k->p, k->len) == 0;
+	/* No stored length: strncmp stops at the node path's NUL, so the index
+	 * k->len is read only when the node's path is at least that long. */
+	return strncmp(n->path, k->p, k->len) == 0 && n->path[k->len] == '\0';
 }
 
 struct znode *ztree_lookup(struct store *s, const char *path, size_t len)
@@ -248,17 +262,18 @@ static void resizer_stop(struct store *s)
 struct znode *ztree_link_unique(struct store *s, struct znode *parent, struct znode *n)
 {
 	TN_ASSERT(parent != NULL && n != NULL);
-	struct ht_key k = { n->path, n->path_len };
+	size_t plen = znode_path_len(n);
+	struct ht_key k = { n->path, plen };
 	struct cds_lfht_node *got =
-		cds_lfht_add_unique(s->ht, store_hash64(n->path, n->path_len, 0), ht_match, &k, &n->ht);
+		cds_lfht_add_unique(s->ht, store_hash64(n->path, plen, 0), ht_match, &k, &n->ht);
 	if (got != &n->ht)
 		return caa_container_of(got, struct znode, ht);
 	ztree_maybe_grow(s);
 	cds_hlist_add_head_rcu(&n->sib, &parent->kids);
 	atomic_fetch_add_explicit(&s->node_count, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->data_bytes, n->path_len + (n->data_len > 0 ? n->data_len : 0),
+	atomic_fetch_add_explicit(&s->data_bytes, plen + (size_t)TN_MAX(znode_data_len(n), 0),
 				  memory_order_relaxed);
-	if (store_owner_is_session(n->owner))
+	if (store_owner_is_session(znode_owner(n)))
 		atomic_fetch_add_explicit(&s->ephemeral_count, 1, memory_order_relaxed);
 	return NULL;
 }
@@ -277,12 +292,13 @@ void ztree_unlink(struct store *s, struct znode *parent, struct znode *n)
 	TN_ASSERT(cds_lfht_del(s->ht, &n->ht) == 0);
 	cds_hlist_del_rcu(&n->sib);
 	atomic_fetch_sub_explicit(&s->node_count, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&s->data_bytes, n->path_len + (n->data_len > 0 ? n->data_len : 0),
+	atomic_fetch_sub_explicit(&s->data_bytes,
+				  znode_path_len(n) + (size_t)TN_MAX(znode_data_len(n), 0),
 				  memory_order_relaxed);
-	if (store_owner_is_session(n->owner))
+	if (store_owner_is_session(znode_owner(n)))
 		atomic_fetch_sub_explicit(&s->ephemeral_count, 1, memory_order_relaxed);
-	store_acl_put(s, n->acl);
-	store_mem_retire(s, (void *)(uintptr_t)n->data);
+	store_acl_put(s, znode_acl(n));
+	store_mem_retire(s, n->blob);
 	store_mem_retire(s, n);
 }
 
@@ -309,13 +325,14 @@ char *store_scratch_strdup(struct store *s, const char *p, size_t len)
 /* Containers and TTL nodes are indexed by path for store_reap_scan(). */
 void store_special_note(struct store *s, const struct znode *n, bool add)
 {
-	if (!store_owner_is_container(n->owner) && !store_owner_is_ttl(n->owner))
+	int64_t owner = znode_owner(n);
+	if (!store_owner_is_container(owner) && !store_owner_is_ttl(owner))
 		return;
 	pthread_mutex_lock(&s->special_lock);
 	if (add)
-		store_strset_add(s->special, n->path, n->path_len);
+		store_strset_add(s->special, n->path, znode_path_len(n));
 	else
-		store_strset_del(s->special, n->path, n->path_len);
+		store_strset_del(s->special, n->path, znode_path_len(n));
 	pthread_mutex_unlock(&s->special_lock);
 }
 
@@ -331,19 +348,20 @@ static int add_special(struct store *s, const char *path, const struct zk_acl_li
 	struct znode *n = znode_new(s, path, strlen(path));
 	if (!n)
 		return -ENOMEM;
-	n->data_len = 0;
-	if (!(n->acl = store_acl_intern(s, acl))) {
-		store_mem_free(s, n);
+	struct store_acl *a = store_acl_intern(s, acl);
+	if (!a || znode_set_blob(s, n, a, 0, NULL, 0) < 0) {
+		store_acl_put(s, a);
+		znode_discard(s, n);
 		return -ENOMEM;
 	}
 	if (!s->root) {
 		s->root = n;
-		cds_lfht_add(s->ht, store_hash64(n->path, n->path_len, 0), &n->ht);
+		cds_lfht_add(s->ht, store_hash64(n->path, znode_path_len(n), 0), &n->ht);
 		atomic_fetch_add_explicit(&s->node_count, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->data_bytes, 1, memory_order_relaxed);
 		return 0;
 	}
-	struct znode *parent = ztree_parent(s, n->path, n->path_len);
+	struct znode *parent = ztree_parent(s, n->path, znode_path_len(n));
 	TN_ASSERT(parent != NULL);
 	ztree_link(s, parent, n);
 	parent->nkids++;
@@ -381,11 +399,10 @@ static int store_init_parts(struct store *s, const struct store_cfg *cfg)
 	return 0;
 }
 
-int store_create(struct store **out, const struct store_cfg *cfg)
+static int store_create_rcu(struct store **out, const struct store_cfg *cfg)
 {
 	static const struct store_cfg defaults;
 	TN_ASSERT(out != NULL);
-	store_rcu_ensure();
 	struct store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -399,15 +416,28 @@ int store_create(struct store **out, const struct store_cfg *cfg)
 	return 0;
 }
 
+int store_create(struct store **out, const struct store_cfg *cfg)
+{
+	bool on = store_rcu_enter();
+	int rc = store_create_rcu(out, cfg);
+	store_rcu_exit(on);
+	return rc;
+}
+
 /* Free every node; no reader may run. Children before parents is not needed:
  * the whole table goes at once. */
 static void free_all_nodes(struct store *s)
 {
 	struct cds_lfht_iter it;
-	struct znode *n;
-	cds_lfht_for_each_entry(s->ht, &it, n, ht) {
-		cds_lfht_del(s->ht, &n->ht);
-		store_mem_free(s, (void *)(uintptr_t)n->data);
+	/* Open-coded: cds_lfht_for_each_entry forms container_of(NULL) at the
+	 * end, which UBSan reports as an offset applied to a null pointer. ACLs
+	 * are freed whole by free_acls(), so no reference is dropped here. */
+	cds_lfht_first(s->ht, &it);
+	for (struct cds_lfht_node *hn; (hn = cds_lfht_iter_get_node(&it)) != NULL;) {
+		struct znode *n = caa_container_of(hn, struct znode, ht);
+		cds_lfht_next(s->ht, &it);
+		cds_lfht_del(s->ht, hn);
+		store_mem_free(s, n->blob);
 		store_mem_free(s, n);
 	}
 }
@@ -503,10 +533,9 @@ static bool path_ok(const char *path, size_t *len)
 	return true;
 }
 
-int store_get(struct store *s, const char *path, struct store_node_view *out)
+static int store_get_rcu(struct store *s, const char *path, struct store_node_view *out)
 {
 	size_t len;
-	store_rcu_ensure();
 	if (!path_ok(path, &len))
 		return ZK_ENONODE;
 	struct znode *n = ztree_lookup(s, path, len);
@@ -516,11 +545,18 @@ int store_get(struct store *s, const char *path, struct store_node_view *out)
 	return ZK_OK;
 }
 
-int store_children(struct store *s, const char *path, struct zstat *stat,
+int store_get(struct store *s, const char *path, struct store_node_view *out)
+{
+	bool on = store_rcu_enter();
+	int rc = store_get_rcu(s, path, out);
+	store_rcu_exit(on);
+	return rc;
+}
+
+static int store_children_rcu(struct store *s, const char *path, struct zstat *stat,
 		   int (*fn)(void *arg, const char *name), void *arg)
 {
 	size_t len;
-	store_rcu_ensure();
 	if (!path_ok(path, &len))
 		return ZK_ENONODE;
 	struct znode *n = ztree_lookup(s, path, len), *c;
@@ -531,7 +567,7 @@ int store_children(struct store *s, const char *path, struct zstat *stat,
 		znode_read(n, &v);
 		*stat = v.stat;
 	}
-	size_t off = ztree_name_off(n->path_len);
+	size_t off = ztree_name_off(znode_path_len(n));
 	/* Open-coded: the liburcu macro forms container_of(NULL) at the end. */
 	for (struct cds_hlist_node *pos = rcu_dereference(n->kids.next); pos;
 	     pos = rcu_dereference(pos->next)) {
@@ -541,6 +577,15 @@ int store_children(struct store *s, const char *path, struct zstat *stat,
 			return rc;
 	}
 	return ZK_OK;
+}
+
+int store_children(struct store *s, const char *path, struct zstat *stat,
+		   int (*fn)(void *arg, const char *name), void *arg)
+{
+	bool on = store_rcu_enter();
+	int rc = store_children_rcu(s, path, stat, fn, arg);
+	store_rcu_exit(on);
+	return rc;
 }
 
 /* Depth-first iteration with an explicit stack (paths may nest deeply). */
@@ -578,10 +623,9 @@ static struct znode *dfs_next(struct dfs *d)
 	return NULL;
 }
 
-int store_count_descendants(struct store *s, const char *path, int32_t *out)
+static int store_count_descendants_rcu(struct store *s, const char *path, int32_t *out)
 {
 	size_t len;
-	store_rcu_ensure();
 	if (!path_ok(path, &len))
 		return ZK_ENONODE;
 	struct znode *n = ztree_lookup(s, path, len);
@@ -601,10 +645,17 @@ int store_count_descendants(struct store *s, const char *path, int32_t *out)
 	return ZK_OK;
 }
 
-int store_walk(struct store *s, int (*fn)(void *arg, const char *path,
+int store_count_descendants(struct store *s, const char *path, int32_t *out)
+{
+	bool on = store_rcu_enter();
+	int rc = store_count_descendants_rcu(s, path, out);
+	store_rcu_exit(on);
+	return rc;
+}
+
+static int store_walk_rcu(struct store *s, int (*fn)(void *arg, const char *path,
 					  const struct store_node_view *v), void *arg)
 {
-	store_rcu_ensure();
 	struct store_node_view v;
 	struct dfs d = { 0 };
 	struct znode *n = s->root;
@@ -619,6 +670,15 @@ int store_walk(struct store *s, int (*fn)(void *arg, const char *path,
 		rc = dfs_push(&d, n);
 	}
 	free(d.stack);
+	return rc;
+}
+
+int store_walk(struct store *s, int (*fn)(void *arg, const char *path,
+					  const struct store_node_view *v), void *arg)
+{
+	bool on = store_rcu_enter();
+	int rc = store_walk_rcu(s, fn, arg);
+	store_rcu_exit(on);
 	return rc;
 }
 
@@ -656,19 +716,29 @@ static uint64_t node_digest(const char *path, const struct store_node_view *v)
 	return h;
 }
 
-uint64_t store_digest(struct store *s)
+static uint64_t store_digest_rcu(struct store *s)
 {
-	store_rcu_ensure();
 	struct cds_lfht_iter it;
-	struct znode *n;
 	struct store_node_view v;
 	uint64_t sum = 0;
-	/* A sum of per-node hashes does not depend on iteration order. */
-	cds_lfht_for_each_entry(s->ht, &it, n, ht) {
+	/* A sum of per-node hashes does not depend on iteration order. Open-coded
+	 * for the same reason as free_all_nodes(). */
+	cds_lfht_first(s->ht, &it);
+	for (struct cds_lfht_node *hn; (hn = cds_lfht_iter_get_node(&it)) != NULL;
+	     cds_lfht_next(s->ht, &it)) {
+		const struct znode *n = caa_container_of(hn, struct znode, ht);
 		znode_read(n, &v);
 		sum += node_digest(n->path, &v);
 	}
 	return sum;
+}
+
+uint64_t store_digest(struct store *s)
+{
+	bool on = store_rcu_enter();
+	uint64_t rc = store_digest_rcu(s);
+	store_rcu_exit(on);
+	return rc;
 }
 
 /* ---- containers and TTL ---- */
@@ -692,11 +762,10 @@ static bool reap_due(const struct store *s, const struct store_node_view *v, uin
 	return false;
 }
 
-void store_reap_scan(struct store *s, uint64_t now_ms,
+static void store_reap_scan_rcu(struct store *s, uint64_t now_ms,
 		     void (*fn)(void *arg, const char *path, bool container), void *arg)
 {
 	char **paths = NULL;
-	store_rcu_ensure();
 	pthread_mutex_lock(&s->special_lock);
 	int n = store_strset_list(s->special, "/", &paths);
 	pthread_mutex_unlock(&s->special_lock);
@@ -707,6 +776,14 @@ void store_reap_scan(struct store *s, uint64_t now_ms,
 		fn(arg, paths[i], store_owner_is_container(v.stat.ephemeral_owner));
 	}
 	free(paths);
+}
+
+void store_reap_scan(struct store *s, uint64_t now_ms,
+		     void (*fn)(void *arg, const char *path, bool container), void *arg)
+{
+	bool on = store_rcu_enter();
+	store_reap_scan_rcu(s, now_ms, fn, arg);
+	store_rcu_exit(on);
 }
 
 /* ---- snapshot loading ---- */
@@ -720,50 +797,51 @@ static void load_fill(struct znode *n, const struct zstat *st)
 	n->version = st->version;
 	n->cversion = st->cversion;
 	n->aversion = st->aversion;
-	n->owner = st->ephemeral_owner;
-	n->pzxid = st->pzxid;
+	n->pzxid = st->pzxid; /* the owner goes into the blob */
 }
 
 static int load_replace(struct store *s, struct znode *n, const struct zstat *st,
 			const uint8_t *data, int32_t data_len, const struct zk_acl_list *acl)
 {
-	struct store_acl *a = store_acl_intern(s, acl);
+	struct store_acl *a = store_acl_intern(s, acl), *old = znode_acl(n);
 	if (!a)
 		return -ENOMEM;
-	if (store_owner_is_session(n->owner)) {
-		store_session_eph_del(s, (uint64_t)n->owner, n->path, n->path_len);
-		atomic_fetch_sub_explicit(&s->ephemeral_count, 1, memory_order_relaxed);
-	}
-	store_special_note(s, n, false);
-	int64_t old_len = n->data_len > 0 ? n->data_len : 0;
+	size_t plen = znode_path_len(n);
+	int64_t owner = znode_owner(n), old_len = TN_MAX(znode_data_len(n), 0);
 	znode_write_begin(n);
-	int rc = znode_set_data(s, n, data, data_len);
-	if (rc == 0) {
+	int rc = znode_set_blob(s, n, a, st->ephemeral_owner, data, data_len);
+	if (rc == 0)
 		load_fill(n, st);
-		store_acl_put(s, n->acl);
-		n->acl = a;
-	}
 	znode_write_end(n);
 	if (rc < 0) {
 		store_acl_put(s, a);
 		return rc;
 	}
-	atomic_fetch_add_explicit(&s->data_bytes, (n->data_len > 0 ? n->data_len : 0) - old_len,
+	store_acl_put(s, old);
+	if (store_owner_is_session(owner)) {
+		store_session_eph_del(s, (uint64_t)owner, n->path, plen);
+		atomic_fetch_sub_explicit(&s->ephemeral_count, 1, memory_order_relaxed);
+	}
+	if (store_owner_is_container(owner) || store_owner_is_ttl(owner)) {
+		pthread_mutex_lock(&s->special_lock);
+		store_strset_del(s->special, n->path, plen);
+		pthread_mutex_unlock(&s->special_lock);
+	}
+	atomic_fetch_add_explicit(&s->data_bytes, TN_MAX(znode_data_len(n), 0) - old_len,
 				  memory_order_relaxed);
-	if (store_owner_is_session(n->owner)) {
+	if (store_owner_is_session(st->ephemeral_owner)) {
 		atomic_fetch_add_explicit(&s->ephemeral_count, 1, memory_order_relaxed);
-		rc = store_session_eph_add(s, (uint64_t)n->owner, n->path, n->path_len);
+		rc = store_session_eph_add(s, (uint64_t)st->ephemeral_owner, n->path, plen);
 		rc = rc < 0 ? rc : 0;
 	}
 	store_special_note(s, n, true);
 	return rc;
 }
 
-int store_load_node(struct store *s, const char *path, const struct zstat *st,
+static int store_load_node_rcu(struct store *s, const char *path, const struct zstat *st,
 		    const uint8_t *data, int32_t data_len, const struct zk_acl_list *acl)
 {
 	size_t len;
-	store_rcu_ensure();
 	if (!path_ok(path, &len) || !st || (data_len > 0 && !data))
 		return -EINVAL;
 	struct znode *n = ztree_lookup(s, path, len);
@@ -775,16 +853,15 @@ int store_load_node(struct store *s, const char *path, const struct zstat *st,
 	if (!(n = znode_new(s, path, len)))
 		return -ENOMEM;
 	load_fill(n, st);
-	if (!(n->acl = store_acl_intern(s, acl)) || znode_set_data(s, n, data, data_len) < 0) {
-		store_acl_put(s, n->acl);
-		store_mem_free(s, n);
+	struct store_acl *a = store_acl_intern(s, acl);
+	if (!a || znode_set_blob(s, n, a, st->ephemeral_owner, data, data_len) < 0) {
+		store_acl_put(s, a);
+		znode_discard(s, n);
 		return -ENOMEM;
 	}
-	if (store_owner_is_session(n->owner) &&
-	    store_session_eph_add(s, (uint64_t)n->owner, path, len) < 0) {
-		store_acl_put(s, n->acl);
-		store_mem_free(s, (void *)(uintptr_t)n->data);
-		store_mem_free(s, n);
+	if (store_owner_is_session(st->ephemeral_owner) &&
+	    store_session_eph_add(s, (uint64_t)st->ephemeral_owner, path, len) < 0) {
+		znode_discard(s, n);
 		return -ENOMEM;
 	}
 	ztree_link(s, parent, n);
@@ -793,6 +870,15 @@ int store_load_node(struct store *s, const char *path, const struct zstat *st,
 	znode_write_end(parent);
 	store_special_note(s, n, true);
 	return 0;
+}
+
+int store_load_node(struct store *s, const char *path, const struct zstat *st,
+		    const uint8_t *data, int32_t data_len, const struct zk_acl_list *acl)
+{
+	bool on = store_rcu_enter();
+	int rc = store_load_node_rcu(s, path, st, data, data_len, acl);
+	store_rcu_exit(on);
+	return rc;
 }
 
 int store_load_session(struct store *s, uint64_t session, int32_t timeout_ms)

@@ -400,13 +400,22 @@ static int sessions_open(void)
 	return 0;
 }
 
-static void sessions_close(void)
+/* Close every handle first: that joins its completion thread, so nothing touches the histograms
+ * afterwards, even when requests were still in flight at the end of the drain. */
+static void handles_close(void)
+{
+	for (int i = 0; g_sess && i < g_o.sessions; i++) {
+		if (g_sess[i].zh)
+			zookeeper_close(g_sess[i].zh);
+		g_sess[i].zh = NULL;
+	}
+}
+
+static void sessions_free(void)
 {
 	if (g_sess == NULL)
 		return;
 	for (int i = 0; i < g_o.sessions; i++) {
-		if (g_sess[i].zh)
-			zookeeper_close(g_sess[i].zh);
 		free(g_sess[i].slots);
 		free(g_sess[i].hist);
 	}
@@ -627,10 +636,12 @@ static void run_load(void)
 		sleep_until(now_ns() + 1000000);
 }
 
-static void report(void)
+/* Counters are sampled before the handles close, since closing fails what is still in flight:
+ * `stuck_reqs` of those count once, as timeouts. */
+static void report(int stuck_reqs, uint64_t errors)
 {
 	struct hist *h = calloc(1, sizeof(*h));
-	uint64_t ops = 0, errs = errors_total(), stuck = (uint64_t)inflight_total(), unsent = 0;
+	uint64_t ops = 0, errs = errors, stuck = (uint64_t)stuck_reqs, unsent = 0;
 	static const char *names[] = { "set", "get", "mixed" };
 	double secs = g_o.duration_s, p50, p99, p999, mx;
 
@@ -829,7 +840,8 @@ static int parse_opts(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	int rc;
+	int rc, in_flight_at_end;
+	uint64_t errors_at_end;
 
 	if (parse_opts(argc, argv) < 0) {
 		usage(stderr);
@@ -843,14 +855,17 @@ int main(int argc, char **argv)
 	rc = sessions_open();
 	if (rc == 0)
 		rc = setup_keys();
-	if (rc == 0 && !g_o.setup_only) {
+	if (rc == 0 && !g_o.setup_only)
 		run_load();
-		report();
-	}
+	in_flight_at_end = g_sess ? inflight_total() : 0;
+	errors_at_end = g_sess ? errors_total() : 0;
+	handles_close();
+	if (rc == 0 && !g_o.setup_only)
+		report(in_flight_at_end, errors_at_end);
 	if (rc == 0 && g_o.setup_only && g_o.json)
 		printf("{\"setup_keys\":%d,\"existed\":%ld,\"errors\":%ld}\n", g_o.keys,
 		       g_setup.exists, g_setup.errors);
-	sessions_close();
+	sessions_free();
 	free(g_value);
 	return rc == 0 ? 0 : 1;
 }

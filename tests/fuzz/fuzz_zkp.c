@@ -15,6 +15,8 @@
 static uint8_t arena1[ZKP_ARENA_FOR_REPLY(ZKP_FRAME_MAX)];
 static uint8_t arena2[ZKP_ARENA_FOR_REPLY(ZKP_FRAME_MAX)];
 static uint8_t out[ZKP_FRAME_MAX + 64];
+static uint8_t arena0[ZKP_ARENA_FOR_REPLY(ZKP_FRAME_MAX)];
+static uint8_t in0[ZKP_FRAME_MAX + 64];
 
 static bool s_eq(const char *a, const char *b)
 {
@@ -107,12 +109,18 @@ static bool mres_eq(const struct zkp_multi_result *a, const struct zkp_multi_res
 
 static void fuzz_response(int32_t type, const uint8_t *data, size_t size)
 {
-	struct tn_arena a1 = tn_arena_init(arena1, ZKP_ARENA_FOR_REPLY(size));
-	struct zkp_response p1, p2;
-	int rc = zkp_decode_response(data, size, type, &a1, &p1);
+	/* The server encoder shows container/TTL owner markers as 0, so the
+	 * first re-encoding may normalise a Stat: compare from that fixed point. */
+	struct tn_arena a0 = tn_arena_init(arena0, ZKP_ARENA_FOR_REPLY(size));
+	struct zkp_response p0, p1, p2;
+	int rc = zkp_decode_response(data, size, type, &a0, &p0);
 	TN_ASSERT(rc != -EMSGSIZE);
 	if (rc != 0)
 		return;
+	struct tn_wr w0 = tn_wr_init(in0, sizeof(in0));
+	TN_ASSERT(zkp_encode_response(&w0, &p0) == 0);
+	struct tn_arena a1 = tn_arena_init(arena1, sizeof(arena1));
+	TN_ASSERT(zkp_decode_response(in0, w0.len, type, &a1, &p1) == 0);
 	struct tn_wr w = tn_wr_init(out, sizeof(out));
 	rc = zkp_encode_response(&w, &p1);
 	TN_ASSERT(rc == 0);

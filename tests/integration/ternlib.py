@@ -122,10 +122,31 @@ class Ternd:
     def hosts(self):
         return "127.0.0.1:%d" % self.port
 
+    def sanitizer_report(self):
+        """ASan/LSan findings in the log fail the test; UBSan ones are shown."""
+        text = self.log_all()
+        if "runtime error:" in text:
+            sys.stderr.write("UBSan reports in ternd's log:\n%s\n" % "\n".join(
+                l for l in text.splitlines() if "runtime error:" in l))
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer"):
+            if marker in text:
+                i = text.index(marker)
+                raise AssertionError("ternd: %s\n%s" % (marker, text[i:i + 3000]))
+
+    def log_all(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
     def cleanup(self):
         self.kill()
-        if self.own_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            self.sanitizer_report()
+        finally:
+            if self.own_dir:
+                shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):
         return self.start()
@@ -133,7 +154,10 @@ class Ternd:
     def __exit__(self, *exc):
         if exc[0] is not None:
             sys.stderr.write("--- ternd log ---\n%s\n" % self.log())
-        self.cleanup()
+        try:
+            self.stop()
+        finally:
+            self.cleanup()
         return False
 
 

@@ -52,6 +52,18 @@ def t_oversized_and_malformed(zk):
     assert zk.get("/alive")[0] == b"still"
 
 
+def t_nul_in_path(zk):
+    """As ZooKeeper: BadArguments, and the connection stays up."""
+    from kazoo.exceptions import BadArgumentsError
+    for p in ("/b\x00", "/b\x1e"):
+        try:
+            zk.create(p)
+            raise AssertionError("created %r" % p)
+        except BadArgumentsError:
+            pass
+    assert zk.exists("/alive") is not None
+
+
 def t_unimplemented_ops(zk):
     for op, body in ((999, b""), (13, ternlib.Raw.ustr("/alive") + struct.pack(">i", 0))):
         raw = ternlib.Raw(srv.port)
@@ -161,6 +173,7 @@ if __name__ == "__main__":
         try:
             ternlib.run_tests([(n, (lambda f=f: f(zk))) for n, f in (
                 ("oversized_and_malformed", t_oversized_and_malformed),
+                ("nul_in_path", t_nul_in_path),
                 ("unimplemented_ops", t_unimplemented_ops),
                 ("auth_failure", t_auth_failure),
                 ("handshake_rules", t_handshake_rules),

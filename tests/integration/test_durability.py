@@ -59,27 +59,43 @@ def t_kill9():
 
 
 def t_sigterm_and_session():
+    """A clean SIGTERM stop is prompt and keeps data and sessions: a client
+    that reconnects with its id and password after the restart finds its
+    session and its ephemeral node."""
+    import subprocess
     srv = ternlib.Ternd(TERND)
+    child = None
     try:
         srv.start()
-        zk = ternlib.kazoo_client(srv, timeout=30)
-        zk.create("/t", b"kept")
-        zk.create("/t/e", b"", ephemeral=True)
-        sid, pw = zk.client_id
+        # the first client lives in a process we can kill without closeSession
+        child = subprocess.Popen([sys.executable, "-c", """
+import sys, time
+from kazoo.client import KazooClient
+zk = KazooClient(hosts=sys.argv[1], timeout=30)
+zk.start(timeout=10)
+zk.create("/t", b"kept")
+zk.create("/t/e", b"", ephemeral=True)
+print("%x %s" % (zk.client_id[0], zk.client_id[1].hex()), flush=True)
+time.sleep(60)
+""", srv.hosts()], stdout=subprocess.PIPE, text=True)
+        sid_hex, pw_hex = child.stdout.readline().split()
+        sid, pw = int(sid_hex, 16), bytes.fromhex(pw_hex)
+        child.kill()
+        child.wait(10)
         t0 = time.time()
         assert srv.stop() == 0
         assert time.time() - t0 < 5, "SIGTERM stop too slow"
         srv.start()
-        # the session survives the restart (as in ZooKeeper): same id and password
         zk2 = ternlib.kazoo_client(srv, client_id=(sid, pw))
         assert zk2.client_id[0] == sid
         assert zk2.get("/t")[0] == b"kept"
         assert zk2.exists("/t/e").ephemeralOwner == sid
         zk2.stop()
         zk2.close()
-        zk.stop()
-        zk.close()
     finally:
+        if child and child.poll() is None:
+            child.kill()
+            child.wait(10)
         srv.cleanup()
 
 

@@ -443,10 +443,34 @@ static void test_request_bad_strings_and_counts(void)
 	const uint8_t sw[] = {0xff, 0xff, 0xff, 0xf8, 0, 0, 0, 101, 0, 0, 0,    0, 0, 0,
 			      0,    0,    0,    0,    0, 0, 0, 0,   0, 0, 0x10, 0, 0, 0};
 	CU_ASSERT_EQUAL(decode_bytes(sw, sizeof(sw), &d), -EBADMSG);
+	/* an ACL id written as null (kazoo's auth:"" in CREATOR_ALL_ACL) reads as "" */
+	const uint8_t anull[] = {0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, '/', 'a', 0xff, 0xff, 0xff, 0xff,
+				 0, 0, 0, 1, 0, 0, 0, 31, 0, 0, 0, 4, 'a', 'u', 't', 'h', 0xff, 0xff,
+				 0xff, 0xff, 0, 0, 0, 0};
+	CU_ASSERT_EQUAL_FATAL(decode_bytes(anull, sizeof(anull), &d), ZKP_DEC_OK);
+	CU_ASSERT_EQUAL_FATAL(d.op.acl.count, 1);
+	CU_ASSERT_STRING_EQUAL(d.op.acl.v[0].id.scheme, "auth");
+	CU_ASSERT_STRING_EQUAL(d.op.acl.v[0].id.id, "");
 	/* auth with a null scheme */
 	const uint8_t au[] = {0xff, 0xff, 0xff, 0xfc, 0,    0,    0, 100, 0, 0,
 			      0,    0,    0xff, 0xff, 0xff, 0xff, 0, 0,   0, 0};
 	CU_ASSERT_EQUAL(decode_bytes(au, sizeof(au), &d), -EBADMSG);
+}
+
+/* Container and TTL markers are stored, but clients see ephemeralOwner 0. */
+static void test_stat_owner_markers_hidden(void)
+{
+	uint8_t buf[128];
+	int64_t owners[] = {(int64_t)ZK_OWNER_CONTAINER, (int64_t)(ZK_OWNER_TTL_MASK | 5000u),
+			    0x0100000000000008ll};
+	int64_t seen[] = {0, 0, 0x0100000000000008ll};
+	for (unsigned i = 0; i < 3; i++) {
+		struct zstat st = {0};
+		st.ephemeral_owner = owners[i];
+		struct tn_wr w = tn_wr_init(buf, sizeof buf);
+		CU_ASSERT_EQUAL_FATAL(zkp_encode_stat_rsp(&w, &st), 0);
+		CU_ASSERT_EQUAL((int64_t)tn_load_be64(buf + 44), seen[i]);
+	}
 }
 
 static void test_request_unimplemented(void)
@@ -582,7 +606,7 @@ static void test_request_encode_overflow(void)
 
 /* ---- replies ---- */
 
-static const struct zstat st1 = {1, 2, 3, 4, 5, 6, 7, (int64_t)ZK_OWNER_CONTAINER, 9, 10, 11};
+static const struct zstat st1 = {1, 2, 3, 4, 5, 6, 7, 0x0100000000000008ll, 9, 10, 11};
 static const char *const kids[] = {"a", "bb", ""};
 static const struct zkp_client_info who[] = {{"ip", "127.0.0.1"}, {"digest", "u"}};
 static const struct zkp_multi_result mres_ok[] = {
@@ -1037,6 +1061,7 @@ static CU_TestInfo tests[] = {
     {"real_kazoo", test_real_kazoo},
     {"real_java_cli", test_real_java_cli},
     {"real_java_reconnect", test_real_java_reconnect},
+    {"stat_owner_markers_hidden", test_stat_owner_markers_hidden},
     CU_TEST_INFO_NULL,
 };
 

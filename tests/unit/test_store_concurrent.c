@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store/store.h"
 #include "tests/lib/tn_test.h"
@@ -208,8 +209,71 @@ static void test_readers_vs_writer(void)
 	store_reader_unregister();
 }
 
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
+static int idle_stage;
+
+/* A thread that never registered reads once, then idles: it must not hold up
+ * grace periods (reclaim, the table resizer, destroy). */
+static void *idle_reader(void *arg)
+{
+	struct store_node_view v;
+	int *rc = arg;
+	*rc = store_get(s, "/x", &v);
+	pthread_mutex_lock(&idle_lock);
+	idle_stage = 1;
+	pthread_cond_broadcast(&idle_cond);
+	while (idle_stage != 2)
+		pthread_cond_wait(&idle_cond, &idle_lock);
+	pthread_mutex_unlock(&idle_lock);
+	return NULL;
+}
+
+static void test_implicit_reader_does_not_stall(void)
+{
+	store_reader_register();
+	CU_ASSERT_EQUAL_FATAL(store_create(&s, NULL), 0);
+	struct txn t = { .hdr = { .zxid = 1, .type = ZK_OP_CREATE }, .type = ZK_OP_CREATE,
+			 .path = "/x", .data_len = -1, .acl = open_acl, .parent_cversion = -1 };
+	struct store_apply_out out;
+	CU_ASSERT_EQUAL_FATAL(store_apply(s, &t, &out), 0);
+	pthread_t th;
+	int get_rc = -1;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, idle_reader, &get_rc), 0);
+	pthread_mutex_lock(&idle_lock);
+	while (idle_stage != 1)
+		pthread_cond_wait(&idle_cond, &idle_lock);
+	pthread_mutex_unlock(&idle_lock);
+	alarm(60); /* a stall would hang here: fail loudly instead */
+	char path[32];
+	for (int i = 0; i < 20000; i++) { /* grows the path table twice */
+		snprintf(path, sizeof(path), "/x/n%d", i);
+		t = (struct txn){ .hdr = { .zxid = 2 + (tn_zxid)i, .type = ZK_OP_CREATE },
+				  .type = ZK_OP_CREATE, .path = path, .data_len = -1,
+				  .acl = open_acl, .parent_cversion = -1 };
+		CU_ASSERT_EQUAL(store_apply(s, &t, &out), 0);
+	}
+	for (int i = 0; i < 3; i++) { /* retires data: reclaim needs a grace period */
+		t = (struct txn){ .hdr = { .zxid = 30000 + (tn_zxid)i, .type = ZK_OP_SETDATA },
+				  .type = ZK_OP_SETDATA, .path = "/x", .data = (const uint8_t *)"d",
+				  .data_len = 1, .version = i + 1 };
+		CU_ASSERT_EQUAL(store_apply(s, &t, &out), 0);
+	}
+	store_reclaim(s);
+	store_destroy(s);
+	alarm(0);
+	CU_ASSERT_EQUAL(get_rc, ZK_OK);
+	pthread_mutex_lock(&idle_lock);
+	idle_stage = 2;
+	pthread_cond_broadcast(&idle_cond);
+	pthread_mutex_unlock(&idle_lock);
+	pthread_join(th, NULL);
+	store_reader_unregister();
+}
+
 static CU_TestInfo tests[] = {
 	{ "readers_vs_writer", test_readers_vs_writer },
+	{ "implicit_reader_does_not_stall", test_implicit_reader_does_not_stall },
 	CU_TEST_INFO_NULL,
 };
 

@@ -49,8 +49,9 @@ tern)
 			TERND=$BUILD_ROOT/mgmt/ternd
 		else
 			for f in "$ROOT"/build*/mgmt/ternd; do
-				case "$f" in *asan*) continue ;; esac
-				if [ -x "$f" ]; then TERND=$f; break; fi
+				case "$f" in *asan*|*fuzz*) continue ;; esac
+				[ -x "$f" ] || continue
+				if [ -z "$TERND" ] || [ "$f" -nt "$TERND" ]; then TERND=$f; fi # newest
 			done
 		fi
 	fi
