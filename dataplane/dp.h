@@ -19,7 +19,12 @@
  * the control thread; a read that arrives while an earlier write of the same
  * connection is in flight waits in the connection's backlog. Watch events
  * reach the worker through the same ring as the replies, in apply order, so an
- * event always precedes the reply of any later request of that session.
+ * event always precedes the reply of any later write of that session. Known
+ * gap: a read of session A served in the instant between the control thread's
+ * store_apply and its posting of A's event for that txn can show the new state
+ * before the event (the worker drains its inbox before reading sockets each
+ * turn, which narrows but does not close the window; ZooKeeper closes it by
+ * never running reads concurrently with an apply).
  *
  * Sleeping. A worker spins a short while after work, then sleeps in
  * io_uring_wait_cqe with an eventfd read armed; a producer that finds the
@@ -152,6 +157,8 @@ struct dp_cfg {
 	uint32_t frame_max;        /* jute.maxbuffer */
 	uint32_t max_client_cnxns; /* per IP; 0 = unlimited */
 	uint32_t max_cnxns;        /* all clients (zookeeper.maxCnxns); 0 = unlimited */
+	uint32_t outstanding_max;  /* globalOutstandingLimit: requests at the control
+				    * thread above which workers stop reading; 0 = off */
 	int backlog;
 	bool force_plain_recv;     /* tests: skip the provided buffer ring */
 	struct dp_ring *to_ctl;    /* MPSC ring the control thread consumes */

@@ -97,7 +97,7 @@ int dp_conn_init(struct dp_conn *c, const char *ip)
 	c->st = CS_FIRST;
 	c->in.len = c->tx.len = c->acc.len = 0;
 	c->tx_off = 0;
-	c->sending = c->close_after = c->dirty = c->recv_armed = false;
+	c->sending = c->close_after = c->dirty = c->recv_armed = c->paused = false;
 	c->ops = c->inflight = c->backlog_count = 0;
 	c->bl_head = c->bl_tail = NULL;
 	c->recv_count = c->sent_count = 0;
@@ -324,9 +324,28 @@ static void serve_getacl(struct dp_conn *c, struct zkp_request *rq, struct zkp_r
 	r->acl.v = masked;
 }
 
+struct eph_ctx {
+	struct names nm;
+	struct tn_arena *a;
+};
+
+/* store_ephemerals lends @path only for the call: copy it into the arena. */
 static int eph_add(void *arg, const char *path)
 {
-	return names_add(arg, path);
+	struct eph_ctx *e = arg;
+	char *copy = tn_arena_strndup(e->a, path, strlen(path));
+
+	return copy ? names_add(&e->nm, copy) : -ENOMEM;
+}
+
+static int get_ephemerals(struct dp_conn *c, const char *prefix, struct names *out,
+			  struct tn_arena *a)
+{
+	struct eph_ctx e = { .a = a };
+	int rc = store_ephemerals(S(c), c->sess->id, prefix ? prefix : "/", eph_add, &e);
+
+	*out = e.nm;
+	return rc < 0 && rc != ZK_ENONODE ? ZK_ESYSTEM : ZK_OK;
 }
 
 static void serve_multiread(struct dp_conn *c, struct zkp_request *rq, struct zkp_response *r,
@@ -449,7 +468,6 @@ static void serve_local(struct dp_conn *c, struct zkp_request *rq, struct tn_are
 	struct zkp_response r = { .hdr = { rq->xid, 0, ZK_OK }, .type = rq->type };
 	struct store_node_view v;
 	struct names nm = { 0 };
-	int rc;
 
 	switch (rq->type) {
 	case ZK_OP_EXISTS:
@@ -472,8 +490,7 @@ static void serve_local(struct dp_conn *c, struct zkp_request *rq, struct tn_are
 		r.hdr.err = count_descendants(c, rq->op.path, &r.number);
 		break;
 	case ZK_OP_GETEPHEMERALS:
-		rc = store_ephemerals(S(c), c->sess->id, rq->op.path ? rq->op.path : "/", eph_add, &nm);
-		r.hdr.err = rc < 0 && rc != ZK_ENONODE ? ZK_ESYSTEM : ZK_OK;
+		r.hdr.err = get_ephemerals(c, rq->op.path, &nm, a);
 		r.names.count = nm.n;
 		r.names.v = nm.v;
 		break;
@@ -662,6 +679,10 @@ static bool dispatch(struct dp_conn *c, const uint8_t *p, uint32_t len, uint64_t
 			return false;
 		to_ctl(c, DP_MSG_REQUEST, p, len, t0);
 		c->inflight++;
+		uint32_t max = c->w->dp->cfg.outstanding_max;
+		if (atomic_fetch_add_explicit(&c->w->dp->outstanding, 1, memory_order_relaxed) + 1 >=
+			    (int64_t)max && max)
+			dp_conn_pause(c);
 		return true;
 	}
 	if (c->inflight > 0 || (!queued && c->bl_head))
@@ -813,6 +834,12 @@ void dp_conn_deliver(struct dp_conn *c, struct dp_msg *m)
 	case DP_MSG_REPLY:
 		TN_ASSERT(c->inflight > 0);
 		c->inflight--;
+		atomic_fetch_sub_explicit(&c->w->dp->outstanding, 1, memory_order_relaxed);
+		if (m->len >= ZKP_LEN_PREFIX + ZKP_REPLY_HDR_LEN) {
+			/* the reply's zxid (frame: len, xid, zxid, err): cons shows it */
+			int64_t z = (int64_t)tn_load_be64(m->data + ZKP_LEN_PREFIX + 4);
+			c->last_zxid = TN_MAX(c->last_zxid, z);
+		}
 		dp_conn_send(c, m->data, m->len);
 		lat_record(c->w, m->t0_ns);
 		if (m->flags & DP_MSGF_CLOSE_AFTER)

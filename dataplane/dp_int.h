@@ -66,6 +66,8 @@ struct dp_conn {
 	struct dp_buf tx, acc;       /* see the file note */
 	size_t tx_off;
 	bool sending, close_after, dirty, recv_armed, counted_ip;
+	bool paused;                 /* reading stopped: too many requests outstanding */
+	struct dp_conn *paused_next;
 	uint32_t ops;                /* io_uring ops in flight */
 	uint32_t inflight;           /* requests at the control thread */
 	uint32_t backlog_count;
@@ -101,6 +103,7 @@ struct dp_worker {
 	size_t br_bytes;
 	bool use_bufring;
 	struct dp_conn *dirty;
+	struct dp_conn *paused;      /* connections whose reading is stopped */
 	struct dp_msg **spill;       /* messages for the control ring that did not fit */
 	uint32_t spill_count, spill_cap;
 	bool ctl_pushed;
@@ -124,6 +127,8 @@ struct dp {
 	pthread_mutex_t ip_lock;
 	uint32_t ip_count[DP_IPTAB_SIZE];
 	uint32_t conn_total;
+	/* requests handed to the control thread and not yet answered (all workers) */
+	_Atomic int64_t outstanding;
 };
 
 /* dp_buf helpers. Return 0 or -ENOMEM. */
@@ -155,5 +160,8 @@ void dp_conn_close(struct dp_conn *c, bool flush);
 /* Push @m to the control thread (spilling if the ring is full). */
 void dp_worker_to_ctl(struct dp_worker *w, struct dp_msg *m);
 uint64_t dp_now_ns(void);
+/* Backpressure (globalOutstandingLimit): stop reading @c until the control
+ * thread has caught up. */
+void dp_conn_pause(struct dp_conn *c);
 
 #endif

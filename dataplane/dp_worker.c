@@ -22,6 +22,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -40,7 +41,7 @@
 #include "dataplane/dp_int.h"
 #include "dataplane/zkp.h"
 
-enum { UD_ACCEPT = 1, UD_RECV, UD_SEND, UD_WAKE };
+enum { UD_ACCEPT = 1, UD_RECV, UD_SEND, UD_WAKE, UD_CANCEL };
 
 static inline uint64_t ud_make(unsigned kind, uint32_t gen, uint32_t slot)
 {
@@ -212,6 +213,15 @@ static void conn_finalize(struct dp_conn *c)
 	struct dp_worker *w = c->w;
 
 	TN_ASSERT(c->st == CS_CLOSING && c->ops == 0);
+	if (c->paused) {
+		struct dp_conn **pp = &w->paused;
+		while (*pp && *pp != c)
+			pp = &(*pp)->paused_next;
+		TN_ASSERT(*pp == c);
+		*pp = c->paused_next;
+		c->paused = false;
+		c->paused_next = NULL;
+	}
 	dp_conn_release(c);
 	close(c->fd);
 	ip_release(c);
@@ -337,11 +347,52 @@ static void on_recv(struct dp_worker *w, struct dp_conn *c, struct io_uring_cqe 
 			recycle_buf(w, bid);
 	} else if (res == -ENOBUFS) {
 		/* every provided buffer is queued in some connection: retry next turn */
-	} else if (res != -EINTR && res != -EAGAIN) {
+	} else if (res != -EINTR && res != -EAGAIN && res != -ECANCELED) {
+		/* -ECANCELED: dp_conn_pause stopped it on purpose */
 		dp_conn_close(c, res == 0);  /* EOF: flush what we owe; error: just close */
 	}
-	if (!c->recv_armed && c->st != CS_CLOSING && c->st != CS_FREE)
+	if (!c->recv_armed && !c->paused && c->st != CS_CLOSING && c->st != CS_FREE)
 		arm_recv(c);
+}
+
+/* Stop reading @c: cancel its multishot recv (a plain recv is simply not
+ * re-armed). The kernel's socket buffer then fills and TCP pushes back on the
+ * client, as ZooKeeper does above globalOutstandingLimit. */
+void dp_conn_pause(struct dp_conn *c)
+{
+	struct dp_worker *w = c->w;
+
+	if (c->paused || c->st == CS_CLOSING || c->st == CS_FREE)
+		return;
+	TN_DEBUG("dp", "%s: pausing reads, %" PRId64 " requests outstanding", c->ip,
+		 (int64_t)atomic_load(&w->dp->outstanding));
+	c->paused = true;
+	c->paused_next = w->paused;
+	w->paused = c;
+	if (c->recv_armed && w->use_bufring) {
+		struct io_uring_sqe *sqe = get_sqe(w);
+		io_uring_prep_cancel64(sqe, ud_make(UD_RECV, c->gen, c->slot), 0);
+		io_uring_sqe_set_data64(sqe, ud_make(UD_CANCEL, 0, 0));
+	}
+}
+
+/* Resume paused connections once the control thread is below 3/4 of the limit. */
+static void resume_paused(struct dp_worker *w)
+{
+	int64_t max = w->dp->cfg.outstanding_max;
+	struct dp_conn *c = w->paused;
+
+	if (!c || atomic_load_explicit(&w->dp->outstanding, memory_order_relaxed) > max * 3 / 4)
+		return;
+	w->paused = NULL;
+	while (c) {
+		struct dp_conn *next = c->paused_next;
+		c->paused = false;
+		c->paused_next = NULL;
+		if (!c->recv_armed && c->st != CS_CLOSING && c->st != CS_FREE)
+			arm_recv(c);
+		c = next;
+	}
 }
 
 static void on_send(struct dp_conn *c, int res)
@@ -379,6 +430,8 @@ static void on_cqe(struct dp_worker *w, struct io_uring_cqe *cqe)
 			arm_accept(w);
 		return;
 	}
+	if (kind == UD_CANCEL)
+		return; /* the cancelled recv reports itself */
 	if (kind == UD_WAKE) {
 		if (!atomic_load(&w->stop))
 			arm_wake(w);
@@ -468,6 +521,9 @@ static unsigned drain_inbox(struct dp_worker *w)
 		struct dp_conn *c = m->slot < DP_CONNS_MAX ? &w->conns[m->slot] : NULL;
 		n++;
 		if (!c || c->gen != m->gen || c->st == CS_FREE || c->st == CS_CLOSING) {
+			if (m->kind == DP_MSG_REPLY) /* it was counted when its request left */
+				atomic_fetch_sub_explicit(&w->dp->outstanding, 1,
+							  memory_order_relaxed);
 			dp_msg_free(m); /* the connection is gone */
 			continue;
 		}
@@ -519,6 +575,7 @@ static void *worker_main(void *arg)
 		 * before this turn's reads are answered (see the note in dp.h) */
 		unsigned work = drain_inbox(w);
 		work += drain_cqes(w);
+		resume_paused(w);
 		flush_spill(w);
 		flush_dirty(w);
 		store_quiescent();

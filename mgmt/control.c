@@ -497,11 +497,21 @@ static void on_request(struct ctl *c, struct dp_msg *m)
 static void submit_internal(struct ctl *c, uint64_t session, const struct zk_op *op)
 {
 	static const struct store_auth super = { .count = 0, .super = true };
-	struct pend *p = pend_new(NULL, PK_TXN, 0);
-	struct store_req req = { .op = op, .auth = &super };
+	size_t plen = op->path ? strlen(op->path) + 1 : 0;
+	struct pend *p = pend_new(NULL, PK_TXN, plen + sizeof(struct zk_op));
+	struct store_req req = { .auth = &super };
+	struct zk_op *own;
 
 	if (!p)
 		return;
+	/* the txn may borrow the op's strings until it is applied: own them */
+	own = (struct zk_op *)(void *)p->arena;
+	*own = *op;
+	if (plen) {
+		memcpy(p->arena + sizeof *own, op->path, plen);
+		own->path = (const char *)p->arena + sizeof *own;
+	}
+	req.op = own;
 	p->type = op->type;
 	req.hdr.session = session;
 	req.hdr.type = op->type;

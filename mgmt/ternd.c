@@ -27,32 +27,13 @@
 #include "common/tn_env.h"
 #include "common/tn_err.h"
 #include "common/tn_log.h"
+#include "common/tn_fs.h"
 #include "dataplane/dp.h"
 #include "mgmt/cfg.h"
 #include "mgmt/mgmt.h"
 #include "store/store.h"
 
 #define TERND_DIR_MAX (CFG_PATH_MAX + 16)
-
-static int mkdir_p(const char *path)
-{
-	char buf[TERND_DIR_MAX];
-	size_t n = strlen(path);
-
-	if (n == 0 || n >= sizeof buf)
-		return -ENAMETOOLONG;
-	memcpy(buf, path, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		char save = buf[i];
-		buf[i] = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		buf[i] = save;
-	}
-	return 0;
-}
 
 /* Two servers on one data directory would corrupt each other's log: hold an
  * exclusive lock on it for the life of the process (the fd is never closed). */
@@ -110,7 +91,7 @@ static int open_store(const struct cfg *cfg, struct store_cfg *scfg, char *snap_
 	snprintf(snap_dir, TERND_DIR_MAX, "%s/version-2", cfg->data_dir);
 	snprintf(log_dir, TERND_DIR_MAX, "%s/version-2",
 		 cfg->data_log_dir[0] ? cfg->data_log_dir : cfg->data_dir);
-	if ((rc = mkdir_p(snap_dir)) < 0 || (rc = mkdir_p(log_dir)) < 0) {
+	if ((rc = tn_mkdir_p(snap_dir)) < 0 || (rc = tn_mkdir_p(log_dir)) < 0) {
 		TN_ERROR("ternd", "cannot create %s or %s: %s", snap_dir, log_dir, tn_strerror(rc));
 		return rc;
 	}
@@ -172,6 +153,7 @@ static int run(const struct cfg *cfg, struct store *store, const char *snap_dir,
 	dc.frame_max = cfg->jute_maxbuffer;
 	dc.max_client_cnxns = cfg->max_client_cnxns;
 	dc.max_cnxns = cfg->max_cnxns;
+	dc.outstanding_max = cfg->global_outstanding_limit;
 	dc.backlog = cfg->client_port_listen_backlog;
 	dc.force_plain_recv = getenv("TERN_PLAIN_RECV") != NULL;
 	dc.to_ctl = ctl_ring(ctl);

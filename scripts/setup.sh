@@ -6,6 +6,8 @@ pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
       liburing-dev libjemalloc-dev libcunit1-dev liburcu-dev libssl-dev
       dpdk-dev libdpdk-dev
       python3-kazoo zookeeper zookeeper-bin libzookeeper-mt-dev
+      python3-pytest python3-pytest-timeout python3-mock python3-objgraph
+      python3-eventlet python3-gevent
       netcat-openbsd nftables iproute2 gnuplot-nox procps)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -144,6 +144,29 @@ def t_add_watch_recursive(zk):
     raw.close()
 
 
+def t_newer_ops(zk):
+    """whoAmI, getEphemerals, getAllChildrenNumber, checkWatches over the wire."""
+    raw = ternlib.Raw(srv.port)
+    raw.connect()
+    err, _, body = raw.request(107)
+    assert err == 0 and b"\0\0\0\x02ip" in body and b"127.0.0.1" in body, (err, body)
+    assert raw.create("/newer", b"")[0] == 0
+    assert raw.create("/newer/e1", b"", flags=1)[0] == 0
+    assert raw.create("/newer/e2", b"", flags=1)[0] == 0
+    err, _, body = raw.request(103, ternlib.Raw.ustr("/newer"))
+    (n,) = struct.unpack(">i", body[:4])
+    assert err == 0 and n == 2 and b"/newer/e1" in body and b"/newer/e2" in body, body
+    err, _, body = raw.request(104, ternlib.Raw.ustr("/newer"))
+    assert err == 0 and struct.unpack(">i", body[:4])[0] == 2, body
+    # checkWatches on a path without a watch: NoWatcher (-121)
+    err, _, _ = raw.request(17, ternlib.Raw.ustr("/newer") + struct.pack(">i", 3))
+    assert err == -121, err
+    err, _, _ = raw.request(3, ternlib.Raw.ustr("/newer") + b"\1")
+    err, _, _ = raw.request(17, ternlib.Raw.ustr("/newer") + struct.pack(">i", 2))
+    assert err == 0, err
+    raw.close()
+
+
 def t_max_client_cnxns(zk):
     socks = []
     try:
@@ -166,6 +189,37 @@ def t_max_client_cnxns(zk):
             s.close()
 
 
+def t_backpressure(zk):
+    """globalOutstandingLimit: a client pipelining far more writes than the
+    limit is slowed down (reading stops), not refused; every write completes
+    in order, and another client is served meanwhile."""
+    with ternlib.Ternd(TERND, extra_cfg="globalOutstandingLimit=10\ntern.log.level=debug\n") as small:
+        raw = ternlib.Raw(small.port, timeout=30)
+        raw.connect()
+        acl = struct.pack(">ii", 1, 31) + ternlib.Raw.ustr("world") + ternlib.Raw.ustr("anyone")
+        frames = []
+        n = 3000
+        for i in range(n):
+            body = ternlib.Raw.ustr("/bp%d" % i) + struct.pack(">i", 0) + acl + struct.pack(">i", 0)
+            p = struct.pack(">ii", i + 1, 1) + body
+            frames.append(struct.pack(">i", len(p)) + p)
+        import threading
+        sender = threading.Thread(target=lambda: raw.s.sendall(b"".join(frames)))
+        sender.start()
+        other = ternlib.kazoo_client(small)
+        other.create("/other", b"")
+        for x in range(1, n + 1):
+            r = raw.recv_frame()
+            xid, _, err = struct.unpack(">iqi", r[:16])
+            assert xid == x and err == 0, (xid, x, err)
+        sender.join(30)
+        assert len(other.get_children("/")) == n + 2
+        assert "pausing reads" in small.log_all(), "the limit never paused reading"
+        other.stop()
+        other.close()
+        raw.close()
+
+
 if __name__ == "__main__":
     with srv:
         zk = ternlib.kazoo_client(srv)
@@ -179,7 +233,9 @@ if __name__ == "__main__":
                 ("handshake_rules", t_handshake_rules),
                 ("fifo_pipelined", t_fifo_pipelined),
                 ("add_watch_recursive", t_add_watch_recursive),
+                ("newer_ops", t_newer_ops),
                 ("max_client_cnxns", t_max_client_cnxns),
+                ("backpressure", t_backpressure),
             )])
         finally:
             zk.stop()

@@ -61,6 +61,7 @@ def t_crud():
             pass
         assert "zookeeper" in zk.get_children("/")
         assert sorted(zk.get_children("/zookeeper")) == ["config", "quota"]
+        assert zk.sync("/zookeeper") == "/zookeeper"
         zk.ensure_path("/deep/er/path")
         assert zk.exists("/deep/er/path") is not None
     finally:
