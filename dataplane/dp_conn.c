@@ -653,10 +653,15 @@ static bool dispatch(struct dp_conn *c, const uint8_t *p, uint32_t len, uint64_t
 		dp_conn_close(c, true);
 		return true;
 	}
-	if (rc == -EBADMSG && path_has_nul(p, len)) {
+	if (rc == -EBADMSG && len >= 8) {
+		/* A whole RequestHeader with a body that does not decode: ZooKeeper
+		 * answers BadArguments for a NUL in the path and MarshallingError
+		 * for anything else, and keeps the connection (checked on 3.8). */
 		if (c->inflight > 0 || (!queued && c->bl_head))
 			return false; /* keep the reply in order */
-		send_hdr(c, (int32_t)tn_load_be32(p), 0, ZK_EBADARGUMENTS);
+		int32_t err = path_has_nul(p, len) ? ZK_EBADARGUMENTS : ZK_EMARSHALLING;
+		TN_INFO("dp", "%s: undecodable request body (%u bytes): error %d", c->ip, len, err);
+		send_hdr(c, (int32_t)tn_load_be32(p), 0, err);
 		return true;
 	}
 	if (rc < 0) {

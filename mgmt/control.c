@@ -1046,7 +1046,9 @@ size_t ctl_fourlw(void *arg, const char *cmd, char *out, size_t cap)
 	in->packets_received = ds.packets_recv;
 	in->packets_sent = ds.packets_sent;
 	in->outstanding = atomic_load_explicit(&c->outstanding, memory_order_relaxed);
-	in->node_count = ss.node_count;
+	/* ZooKeeper's DataTree keys the root twice ("" and "/"), so a fresh server
+	 * says 5 nodes; monitoring compares against that, so count as it does. */
+	in->node_count = ss.node_count + 1;
 	in->ephemerals_count = ss.ephemeral_count;
 	in->approximate_data_size = ss.data_bytes;
 	in->global_sessions = store_session_count(c->s);

@@ -48,8 +48,40 @@ def fourlw(port, word, timeout=5.0):
         s.close()
 
 
+ZOOKEEPER = "zookeeper"
+ZK_JAR = "/usr/share/java/zookeeper.jar"
+# zoo.cfg keys Apache ZooKeeper reads only as JVM system properties (zoo.cfg
+# would turn an unknown key K into "zookeeper.K", the wrong name for these)
+ZK_SYSPROPS = {
+    "DigestAuthenticationProvider.superDigest": "zookeeper.DigestAuthenticationProvider.superDigest",
+    "extendedTypesEnabled": "zookeeper.extendedTypesEnabled",
+    "znode.container.checkIntervalMs": "znode.container.checkIntervalMs",
+    "java.security.auth.login.config": "java.security.auth.login.config",
+}
+
+# slf4j-simple, when installed, sends ZooKeeper's log to stderr (our log file)
+ZK_LOGGER = ":/usr/share/java/slf4j-simple.jar" if os.path.exists(
+    "/usr/share/java/slf4j-simple.jar") else ""
+
+
+def is_zk(server):
+    """True when the suite runs against Apache ZooKeeper, not ternd."""
+    return server == ZOOKEEPER
+
+
+def skip_under_zk(server, reason):
+    """Under Apache ZooKeeper, print why a tern-specific test is skipped;
+    return True so the caller returns early."""
+    if is_zk(server):
+        print("SKIP under Apache ZooKeeper: " + reason)
+        sys.stdout.flush()
+        return True
+    return False
+
+
 class Ternd:
-    """One ternd process. Use as a context manager."""
+    """One ternd process (or, when ternd is "zookeeper", one standalone
+    Apache ZooKeeper JVM with the same zoo.cfg). Use as a context manager."""
 
     def __init__(self, ternd, extra_cfg="", datadir=None, port=None, env=None):
         self.ternd = ternd
@@ -81,14 +113,19 @@ class Ternd:
         if self.env:
             env.update(self.env)
         log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([self.ternd, cfg], stdout=log, stderr=log, env=env)
+        if is_zk(self.ternd):
+            cmd = self.zk_command(cfg)
+            timeout = max(timeout, 30.0)  # a JVM starts slower than ternd
+        else:
+            cmd = [self.ternd, cfg]
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env)
         log.close()
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("ternd exited with %d:\n%s" % (self.proc.returncode, self.log()))
             try:
-                if fourlw(self.port, "ruok", 1.0) == "imok":
+                if fourlw(self.port, "ruok", 1.0) == "imok" and self.serving():
                     return self
             except OSError:
                 pass
@@ -96,13 +133,48 @@ class Ternd:
         self.kill()
         raise RuntimeError("ternd did not answer ruok in %.0fs:\n%s" % (timeout, self.log()))
 
+    def serving(self):
+        """ZooKeeper answers imok before its database is loaded: also wait
+        for srvr to stop saying "not currently serving requests"."""
+        if not is_zk(self.ternd):
+            return True
+        return "not currently serving" not in fourlw(self.port, "srvr", 1.0)
+
+    def zk_command(self, cfg):
+        """The java command line for Apache ZooKeeper on this zoo.cfg: tern.*
+        keys are dropped, system-property keys become -D flags, and the admin
+        HTTP server is off (it would bind a fixed port)."""
+        flags, lines = ["-Dzookeeper.admin.enableServer=false"], []
+        with open(cfg) as f:
+            for line in f.read().splitlines():
+                key, _, val = line.partition("=")
+                key, val = key.strip(), val.strip()
+                if key.startswith("tern."):
+                    continue
+                if key in ZK_SYSPROPS:
+                    flags.append("-D%s=%s" % (ZK_SYSPROPS[key], val))
+                    if key == "java.security.auth.login.config":
+                        # sasl ACLs need the SASL auth provider registered
+                        flags.append("-Dzookeeper.authProvider.1=org.apache.zookeeper."
+                                     "server.auth.SASLAuthenticationProvider")
+                    continue
+                lines.append(line)
+        lines.append("admin.enableServer=false")
+        with open(cfg, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return (["java", "-Xmx512m"] + flags +
+                ["-cp", "/etc/zookeeper/conf:" + ZK_JAR + ZK_LOGGER,
+                 "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg])
+
     def stop(self, timeout=10.0):
         """SIGTERM, wait; return the exit status (SIGKILL if it hangs)."""
         if not self.proc or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
         os.kill(self.proc.pid, signal.SIGTERM)
         try:
-            return self.proc.wait(timeout)
+            rc = self.proc.wait(timeout)
+            # a JVM ends its shutdown hooks after SIGTERM with 128+15: clean
+            return 0 if is_zk(self.ternd) and rc == 128 + signal.SIGTERM else rc
         except subprocess.TimeoutExpired:
             self.kill()
             raise RuntimeError("ternd did not stop within %.0fs of SIGTERM" % timeout)
@@ -261,3 +333,10 @@ class Raw:
 
     def close(self):
         self.s.close()
+
+
+# a suite pointed at Apache ZooKeeper skips (77) where ZooKeeper or java is absent
+if len(sys.argv) > 1 and is_zk(sys.argv[1]) and not (
+        os.path.exists(ZK_JAR) and shutil.which("java")):
+    print("Apache ZooKeeper is not installed (%s or java missing)" % ZK_JAR)
+    sys.exit(SKIP)

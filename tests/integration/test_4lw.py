@@ -18,7 +18,9 @@ def t_words():
         assert "Mode: standalone" in srvr, srvr
         assert "Zxid: 0x" in srvr and "Node count: " in srvr, srvr
         envi = ternlib.fourlw(srv.port, "envi")
-        assert "zookeeper.version=3.9" in envi, envi
+        # tern reports itself as 3.9; the reference server here is the 3.8 package
+        want = "zookeeper.version=3.8" if ternlib.is_zk(TERND) else "zookeeper.version=3.9"
+        assert want in envi, envi
         mntr = ternlib.fourlw(srv.port, "mntr")
         assert "zk_server_state\tstandalone" in mntr, mntr
         # state shows up: a node and a watch made over the wire
@@ -34,7 +36,10 @@ def t_words():
         wchc = ternlib.fourlw(srv.port, "wchc")
         assert "/fourlw" in wchc and ("0x%x" % raw.sid) in wchc, wchc
         srvr = ternlib.fourlw(srv.port, "srvr")
-        assert "Node count: 5" in srvr, srvr
+        # Apache ZooKeeper counts the root twice (DataTree keys "" and "/"): with
+        # /zookeeper, /zookeeper/quota, /zookeeper/config and /fourlw that is 6
+        # (ZOOKEEPER.md 2.10); ternd counts the same way.
+        assert "Node count: 6" in srvr, srvr
         cons = ternlib.fourlw(srv.port, "cons")
         assert "sid=0x%x" % raw.sid in cons, cons
         raw.close()

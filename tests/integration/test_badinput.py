@@ -9,6 +9,7 @@ import os
 import socket
 import struct
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import ternlib  # noqa: E402
@@ -44,7 +45,10 @@ def t_oversized_and_malformed(zk):
     bad.connect()
     # getData whose path length runs past the frame
     bad.send_frame(struct.pack(">ii", 1, 4) + struct.pack(">i", 1000) + b"/a")
-    assert closed(bad), "malformed request did not close the connection"
+    # ZooKeeper 3.8 answers MarshallingError (-5) and keeps the connection.
+    xid, _, err = struct.unpack(">iqi", bad.recv_frame()[:16])
+    assert (xid, err) == (1, -5), (xid, err)
+    assert not closed(bad, 1.0), "the server closed after MarshallingError"
     short = ternlib.Raw(srv.port)
     short.send_frame(b"\0\0\0\0\0")  # truncated ConnectRequest
     assert closed(short), "truncated ConnectRequest did not close the connection"
@@ -65,7 +69,12 @@ def t_nul_in_path(zk):
 
 
 def t_unimplemented_ops(zk):
-    for op, body in ((999, b""), (13, ternlib.Raw.ustr("/alive") + struct.pack(">i", 0))):
+    ops = [(999, b""), (13, ternlib.Raw.ustr("/alive") + struct.pack(">i", 0))]
+    if ternlib.skip_under_zk(TERND, "check (13) outside multi: ZooKeeper 3.8 hits a "
+                             "NullPointerException and sends no reply; tern answers "
+                             "Unimplemented + close as 3.9 does (ZOOKEEPER.md 1.5)"):
+        ops = ops[:1]
+    for op, body in ops:
         raw = ternlib.Raw(srv.port)
         raw.connect()
         err, _, _ = raw.request(op, body)
@@ -169,11 +178,17 @@ def t_newer_ops(zk):
 
 def t_max_client_cnxns(zk):
     socks = []
+    closed_n = 0
     try:
         for _ in range(25):
-            socks.append(socket.create_connection(("127.0.0.1", srv.port), timeout=5))
+            try:
+                socks.append(socket.create_connection(("127.0.0.1", srv.port), timeout=5))
+            except (BrokenPipeError, ConnectionResetError):
+                closed_n += 1  # refused while connecting: past the limit too
+            # paced: ZooKeeper counts a connection only once its selector thread
+            # has registered it, so a burst of connects can slip past the limit
+            time.sleep(0.05)
         # the ones past the limit are closed by the server
-        closed_n = 0
         for s in socks:
             s.settimeout(0.1)
             try:
@@ -181,7 +196,7 @@ def t_max_client_cnxns(zk):
                     closed_n += 1
             except socket.timeout:
                 pass
-            except ConnectionResetError:
+            except (ConnectionResetError, BrokenPipeError):
                 closed_n += 1
         assert closed_n >= 5, closed_n
     finally:
@@ -214,7 +229,8 @@ def t_backpressure(zk):
             assert xid == x and err == 0, (xid, x, err)
         sender.join(30)
         assert len(other.get_children("/")) == n + 2
-        assert "pausing reads" in small.log_all(), "the limit never paused reading"
+        if not ternlib.skip_under_zk(TERND, "the 'pausing reads' check reads ternd's log"):
+            assert "pausing reads" in small.log_all(), "the limit never paused reading"
         other.stop()
         other.close()
         raw.close()

@@ -67,6 +67,10 @@ def t_digest_md5():
         assert "sasl" in ok.get_children("/")
         ok.stop()
         ok.close()
+        if ternlib.skip_under_zk(TERND, "GSSAPI refusal and log lines are tern's own: "
+                                 "ZooKeeper with a DIGEST-MD5-only JAAS answers any first "
+                                 "SASL token with a DIGEST-MD5 challenge (err 0)"):
+            return
         # a GSSAPI (Kerberos) initial token: AuthFailed, then the connection closes
         import struct
         raw = ternlib.Raw(srv.port)
