@@ -11,6 +11,7 @@
 
 #include "common/tn_assert.h"
 #include "dataplane/zkp.h"
+#include "tests/lib/tn_zk_eq.h"
 
 static uint8_t arena1[ZKP_ARENA_FOR_REPLY(ZKP_FRAME_MAX)];
 static uint8_t arena2[ZKP_ARENA_FOR_REPLY(ZKP_FRAME_MAX)];
@@ -18,46 +19,12 @@ static uint8_t out[ZKP_FRAME_MAX + 64];
 static uint8_t arena0[ZKP_ARENA_FOR_REPLY(ZKP_FRAME_MAX)];
 static uint8_t in0[ZKP_FRAME_MAX + 64];
 
-static bool s_eq(const char *a, const char *b)
-{
-	return (!a || !b) ? a == b : strcmp(a, b) == 0;
-}
-
-static bool b_eq(const uint8_t *a, int32_t an, const uint8_t *b, int32_t bn)
-{
-	return an == bn && (an <= 0 || memcmp(a, b, (size_t)an) == 0);
-}
-
 static bool v_eq(const struct zkp_strv *a, const struct zkp_strv *b)
 {
 	if (a->count != b->count)
 		return false;
 	for (int32_t i = 0; i < a->count; i++)
-		if (!s_eq(a->v[i], b->v[i]))
-			return false;
-	return true;
-}
-
-static bool acl_eq(const struct zk_acl_list *a, const struct zk_acl_list *b)
-{
-	if (a->count != b->count)
-		return false;
-	for (int32_t i = 0; i < a->count; i++)
-		if (a->v[i].perms != b->v[i].perms || !s_eq(a->v[i].id.scheme, b->v[i].id.scheme) ||
-		    !s_eq(a->v[i].id.id, b->v[i].id.id))
-			return false;
-	return true;
-}
-
-static bool op_eq(const struct zk_op *a, const struct zk_op *b)
-{
-	if (a->type != b->type || !s_eq(a->path, b->path) ||
-	    !b_eq(a->data, a->data_len, b->data, b->data_len) || !acl_eq(&a->acl, &b->acl) ||
-	    a->flags != b->flags || a->ttl != b->ttl || a->version != b->version ||
-	    a->watch != b->watch || a->mode != b->mode || a->sub_count != b->sub_count)
-		return false;
-	for (uint32_t i = 0; i < a->sub_count; i++)
-		if (!op_eq(&a->sub[i], &b->sub[i]))
+		if (!str_eq(a->v[i], b->v[i]))
 			return false;
 	return true;
 }
@@ -77,14 +44,14 @@ static void fuzz_request(const uint8_t *data, size_t size)
 	TN_ASSERT(zkp_decode_request(out, w.len, &a2, &r2) == ZKP_DEC_OK);
 	TN_ASSERT(r2.trailing_bytes == 0);
 	TN_ASSERT(r1.xid == r2.xid && r1.type == r2.type && op_eq(&r1.op, &r2.op));
-	TN_ASSERT(r1.auth.type == r2.auth.type && s_eq(r1.auth.scheme, r2.auth.scheme) &&
-		  b_eq(r1.auth.auth, r1.auth.auth_len, r2.auth.auth, r2.auth.auth_len));
+	TN_ASSERT(r1.auth.type == r2.auth.type && str_eq(r1.auth.scheme, r2.auth.scheme) &&
+		  buf_eq(r1.auth.auth, r1.auth.auth_len, r2.auth.auth, r2.auth.auth_len));
 	TN_ASSERT(r1.watches.relative_zxid == r2.watches.relative_zxid);
 	for (int i = 0; i < ZKP_WL_COUNT; i++)
 		TN_ASSERT(v_eq(&r1.watches.lists[i], &r2.watches.lists[i]));
-	TN_ASSERT(s_eq(r1.reconfig.joining, r2.reconfig.joining) &&
-		  s_eq(r1.reconfig.leaving, r2.reconfig.leaving) &&
-		  s_eq(r1.reconfig.new_members, r2.reconfig.new_members) &&
+	TN_ASSERT(str_eq(r1.reconfig.joining, r2.reconfig.joining) &&
+		  str_eq(r1.reconfig.leaving, r2.reconfig.leaving) &&
+		  str_eq(r1.reconfig.new_members, r2.reconfig.new_members) &&
 		  r1.reconfig.cur_config_id == r2.reconfig.cur_config_id);
 }
 
@@ -102,9 +69,9 @@ static void fuzz_connect(const uint8_t *data, size_t size)
 
 static bool mres_eq(const struct zkp_multi_result *a, const struct zkp_multi_result *b)
 {
-	return a->type == b->type && a->err == b->err && s_eq(a->path, b->path) &&
+	return a->type == b->type && a->err == b->err && str_eq(a->path, b->path) &&
 	       memcmp(&a->stat, &b->stat, sizeof(a->stat)) == 0 &&
-	       b_eq(a->data, a->data_len, b->data, b->data_len) && v_eq(&a->children, &b->children);
+	       buf_eq(a->data, a->data_len, b->data, b->data_len) && v_eq(&a->children, &b->children);
 }
 
 static void fuzz_response(int32_t type, const uint8_t *data, size_t size)
@@ -126,17 +93,17 @@ static void fuzz_response(int32_t type, const uint8_t *data, size_t size)
 	TN_ASSERT(rc == 0);
 	struct tn_arena a2 = tn_arena_init(arena2, sizeof(arena2));
 	TN_ASSERT(zkp_decode_response(out, w.len, type, &a2, &p2) == 0);
-	TN_ASSERT(memcmp(&p1.hdr, &p2.hdr, sizeof(p1.hdr)) == 0 && s_eq(p1.path, p2.path));
+	TN_ASSERT(memcmp(&p1.hdr, &p2.hdr, sizeof(p1.hdr)) == 0 && str_eq(p1.path, p2.path));
 	TN_ASSERT(memcmp(&p1.stat, &p2.stat, sizeof(p1.stat)) == 0);
-	TN_ASSERT(b_eq(p1.data, p1.data_len, p2.data, p2.data_len) && acl_eq(&p1.acl, &p2.acl));
+	TN_ASSERT(buf_eq(p1.data, p1.data_len, p2.data, p2.data_len) && acl_eq(&p1.acl, &p2.acl));
 	TN_ASSERT(v_eq(&p1.names, &p2.names) && p1.number == p2.number);
 	TN_ASSERT(p1.who.count == p2.who.count && p1.multi_count == p2.multi_count);
 	for (int32_t i = 0; i < p1.who.count; i++)
-		TN_ASSERT(s_eq(p1.who.v[i].scheme, p2.who.v[i].scheme) &&
-			  s_eq(p1.who.v[i].user, p2.who.v[i].user));
+		TN_ASSERT(str_eq(p1.who.v[i].scheme, p2.who.v[i].scheme) &&
+			  str_eq(p1.who.v[i].user, p2.who.v[i].user));
 	for (uint32_t i = 0; i < p1.multi_count; i++)
 		TN_ASSERT(mres_eq(&p1.multi[i], &p2.multi[i]));
-	TN_ASSERT(p1.event.type == p2.event.type && s_eq(p1.event.path, p2.event.path));
+	TN_ASSERT(p1.event.type == p2.event.type && str_eq(p1.event.path, p2.event.path));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

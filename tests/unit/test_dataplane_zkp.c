@@ -10,23 +10,10 @@
 
 #include "dataplane/zkp.c"
 #include "tests/lib/tn_test.h"
+#include "tests/lib/tn_zk_eq.h"
 
 static uint8_t arena_mem[1 << 20];
 static uint8_t wbuf[1 << 16];
-
-static bool str_eq(const char *a, const char *b)
-{
-	if (!a || !b)
-		return a == b;
-	return strcmp(a, b) == 0;
-}
-
-static bool buf_eq(const uint8_t *a, int32_t alen, const uint8_t *b, int32_t blen)
-{
-	if (alen != blen)
-		return false;
-	return alen <= 0 || memcmp(a, b, (size_t)alen) == 0;
-}
 
 static bool strv_eq(const char *const *a, int32_t an, const char *const *b, int32_t bn)
 {
@@ -34,31 +21,6 @@ static bool strv_eq(const char *const *a, int32_t an, const char *const *b, int3
 		return false;
 	for (int32_t i = 0; i < an; i++)
 		if (!str_eq(a[i], b[i]))
-			return false;
-	return true;
-}
-
-static bool acl_eq(const struct zk_acl_list *a, const struct zk_acl_list *b)
-{
-	if (a->count != b->count)
-		return false;
-	for (int32_t i = 0; i < a->count; i++)
-		if (a->v[i].perms != b->v[i].perms ||
-		    !str_eq(a->v[i].id.scheme, b->v[i].id.scheme) ||
-		    !str_eq(a->v[i].id.id, b->v[i].id.id))
-			return false;
-	return true;
-}
-
-static bool op_eq(const struct zk_op *a, const struct zk_op *b)
-{
-	if (a->type != b->type || !str_eq(a->path, b->path) ||
-	    !buf_eq(a->data, a->data_len, b->data, b->data_len) || !acl_eq(&a->acl, &b->acl) ||
-	    a->flags != b->flags || a->ttl != b->ttl || a->version != b->version ||
-	    a->watch != b->watch || a->mode != b->mode || a->sub_count != b->sub_count)
-		return false;
-	for (uint32_t i = 0; i < a->sub_count; i++)
-		if (!op_eq(&a->sub[i], &b->sub[i]))
 			return false;
 	return true;
 }
