@@ -19,12 +19,25 @@
  * the control thread; a read that arrives while an earlier write of the same
  * connection is in flight waits in the connection's backlog. Watch events
  * reach the worker through the same ring as the replies, in apply order, so an
- * event always precedes the reply of any later write of that session. Known
- * gap: a read of session A served in the instant between the control thread's
- * store_apply and its posting of A's event for that txn can show the new state
- * before the event (the worker drains its inbox before reading sockets each
- * turn, which narrows but does not close the window; ZooKeeper closes it by
- * never running reads concurrently with an apply).
+ * event always precedes the reply of any later write of that session.
+ *
+ * Events before reads (ZooKeeper: a client sees the watch event before any
+ * read showing the change). Reads run concurrently with applies, so a read can
+ * see txn Z before Z's events reach the inbox. The apply fence closes that:
+ * the control thread brackets each apply with dp_apply_begin(Z) (stores
+ * @applying = Z before the store mutates) and dp_apply_end(Z) (after posting
+ * Z's events, publishes @posted = Z; while posts sit in the control-side
+ * spill, dp_flush publishes it once they are pushed). A worker remembers
+ * @drained_zxid, the @posted it loaded before a drain that emptied its inbox.
+ * After serving a read it loads @applying (acquire fence first: having seen
+ * Z's effects implies seeing @applying >= Z); if that is above
+ * @drained_zxid and the inbox is not provably caught up (@posted >= it and
+ * the ring empty), the reply is moved aside and the connection's later
+ * requests wait; the loop drains the inbox and releases it once @posted
+ * covers it. Nothing on the read path waits or locks: the fast path is two
+ * relaxed loads and a compare; a held reply costs one loop turn. A reply is
+ * never held inside a delivery and released there, so the inbox drain never
+ * reenters, and the control thread never waits on a worker (posts spill).
  *
  * Sleeping. A worker spins a short while after work, then sleeps in
  * io_uring_wait_cqe with an eventfd read armed; a producer that finds the
@@ -193,6 +206,12 @@ unsigned dp_worker_count(const struct dp *dp);
 void dp_post(struct dp *dp, struct dp_msg *m);
 /* Control thread: push spilled messages and wake the workers posted to. */
 void dp_flush(struct dp *dp);
+/* Control thread: txn @zxid is about to be applied to the store. Call
+ * before store_apply; zxids never decrease. See "Events before reads". */
+void dp_apply_begin(struct dp *dp, uint64_t zxid);
+/* Control thread: every watch event of txn @zxid has been dp_post()ed
+ * (also when the apply failed). Pairs with dp_apply_begin(). */
+void dp_apply_end(struct dp *dp, uint64_t zxid);
 /* Sum of every worker's counters (any thread; approximate). */
 void dp_stats(struct dp *dp, struct dp_stats *out);
 void dp_stats_reset(struct dp *dp);
@@ -201,15 +220,23 @@ struct dp_conn_info {
 	char ip[48];
 	uint16_t port;
 	uint64_t recved, sent, sid;
-	int64_t lcxid, lzxid;
+	int64_t lcxid, lzxid;        /* last response's; -1: none (cons omits lcxid) */
 	int32_t timeout_ms;
 	bool has_session;
+	bool fourlw;                 /* a four-letter-word connection (java: ops 0) */
+	char lop[8];                 /* last op as ZooKeeper names it: "GETD", or "NA" */
+	uint64_t est_ms;             /* established: wall clock ms */
+	uint64_t lresp_ms;           /* last response: monotonic ms (java's elapsed clock) */
+	uint64_t llat_ms, minlat_ms, maxlat_ms, lat_sum_ms, lat_count; /* min 0 when none */
 };
 
-/* Copy up to @max connections' info (any thread; fields are read without
- * synchronisation, so the numbers are approximate, as ZooKeeper's are).
- * Return the count copied. */
+/* Copy up to @max connections' info: every accepted client socket, with a
+ * session or not (any thread; fields are read without synchronisation, so
+ * the numbers are approximate, as ZooKeeper's are). Return the count copied. */
 unsigned dp_conns(struct dp *dp, struct dp_conn_info *out, unsigned max);
+/* crst: reset every connection's statistics (any thread; each worker applies
+ * it to its connections lock-free, and dp_conns() shows them reset at once). */
+void dp_conns_reset(struct dp *dp);
 /* Monotonic ms (the clock dp_sess.touch_ms uses). */
 uint64_t dp_now_ms(void);
 

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/tn_assert.h"
 #include "common/tn_log.h"
@@ -88,6 +89,14 @@ static int auth_add(struct dp_auth *a, const char *scheme, const char *id)
 
 /* ---- lifecycle ---- */
 
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 int dp_conn_init(struct dp_conn *c, const char *ip)
 {
 	TN_ASSERT(c->st == CS_FREE && c->sess == NULL);
@@ -100,10 +109,15 @@ int dp_conn_init(struct dp_conn *c, const char *ip)
 	c->sending = c->close_after = c->dirty = c->recv_armed = c->paused = false;
 	c->ops = c->inflight = c->backlog_count = 0;
 	c->bl_head = c->bl_tail = NULL;
-	c->recv_count = c->sent_count = 0;
-	c->last_cxid = 0;
 	c->last_zxid = 0;
 	c->sasl_step = 0;
+	c->held = c->fourlw = c->connect_new = false;
+	c->held_next = NULL;
+	c->est_ms = wall_ms();
+	c->ctl_lop = DP_LOP_NONE;
+	/* a fresh connection starts from reset statistics */
+	c->stats_epoch = atomic_load_explicit(&c->w->dp->crst_epoch, memory_order_relaxed) - 1;
+	dp_conn_stats_sync(c, c->w->dp);
 	return 0;
 }
 
@@ -151,6 +165,60 @@ static void lat_record(struct dp_worker *w, uint64_t t0_ns)
 		atomic_store_explicit(&w->st_lat_max_us, us, memory_order_relaxed);
 }
 
+const char *dp_lop_name(int32_t type)
+{
+	switch (type) {
+	case ZK_OP_PING: return "PING";
+	case ZK_OP_CREATESESSION: return "SESS";
+	case ZK_OP_CLOSESESSION: return "CLOS";
+	case ZK_OP_MULTI: return "MULT";
+	case ZK_OP_MULTIREAD: return "MLTR";
+	case ZK_OP_CREATE: case ZK_OP_CREATE2: case ZK_OP_CREATETTL:
+	case ZK_OP_CREATECONTAINER: return "CREA";
+	case ZK_OP_DELETE: case ZK_OP_DELETECONTAINER: return "DELE";
+	case ZK_OP_SETDATA: return "SETD";
+	case ZK_OP_RECONFIG: return "RECO";
+	case ZK_OP_SETACL: return "SETA";
+	case ZK_OP_SYNC: return "SYNC";
+	case ZK_OP_CHECK: return "CHEC";
+	case ZK_OP_EXISTS: return "EXIS";
+	case ZK_OP_GETDATA: return "GETD";
+	case ZK_OP_SETWATCHES: return "SETW";
+	case ZK_OP_SETWATCHES2: return "STW2";
+	case ZK_OP_ADDWATCH: return "ADDW";
+	case ZK_OP_GETACL: return "GETA";
+	case ZK_OP_GETCHILDREN: case ZK_OP_GETCHILDREN2: return "GETC";
+	case ZK_OP_GETALLCHILDRENNUMBER: return "GETACN";
+	case ZK_OP_CHECKWATCHES: return "CHKW";
+	case ZK_OP_REMOVEWATCHES: return "REMW";
+	case ZK_OP_GETEPHEMERALS: return "GETE";
+	case ZK_OP_WHOAMI: return "HOMI";
+	default: return "NA";
+	}
+}
+
+/* A response of op @type left for @c: ZooKeeper's updateStatsForResponse
+ * (lcxid only for cxid >= 0; latency in whole ms, as java's clock gives). */
+static void conn_stats_record(struct dp_conn *c, int32_t type, int32_t cxid, int64_t zxid,
+			      uint64_t t0_ns)
+{
+	uint64_t now_ns = dp_now_ns();
+	uint64_t lat_ms = now_ns > t0_ns ? (now_ns - t0_ns) / 1000000u : 0;
+
+	dp_conn_stats_sync(c, c->w->dp);
+	if (cxid >= 0)
+		c->st_lcxid = cxid;
+	c->st_lzxid = zxid;
+	c->lop = type;
+	c->lresp_ms = now_ns / 1000000u;
+	c->llat_ms = lat_ms;
+	c->minlat_ms = TN_MIN(c->minlat_ms, lat_ms);
+	c->maxlat_ms = TN_MAX(c->maxlat_ms, lat_ms);
+	c->lat_sum_ms += lat_ms;
+	c->lat_count++;
+	TN_ASSERT_HOT(c->minlat_ms <= c->maxlat_ms);
+}
+
 /* Encode @rsp as one frame and queue it. */
 static void send_rsp(struct dp_conn *c, const struct zkp_response *rsp)
 {
@@ -162,6 +230,11 @@ static void send_rsp(struct dp_conn *c, const struct zkp_response *rsp)
 		int rc = zkp_encode_response(&w, rsp);
 		if (rc == 0 || rc == -EMSGSIZE)
 			rc = zkp_frame_end(&w, start);
+		if (rc == 0 && rsp->hdr.xid == ZKP_XID_WATCH && c->w->defer_events) {
+			if (dp_buf_append(&c->w->late, b->p, w.len) < 0)
+				dp_conn_close(c, false);
+			return;
+		}
 		if (rc == 0) {
 			dp_conn_send(c, b->p, w.len);
 			return;
@@ -206,6 +279,22 @@ static void send_event(struct dp_conn *c, const struct store_event *ev)
 	r.event.state = ZKP_WATCH_STATE_SYNC_CONNECTED;
 	r.event.path = ev->path;
 	send_rsp(c, &r);
+}
+
+/* Send the events a read's watches fired (see dp_worker.late), after its reply. */
+static void flush_late(struct dp_conn *c)
+{
+	struct dp_buf *l = &c->w->late;
+	size_t off = 0;
+
+	while (off + ZKP_LEN_PREFIX <= l->len) {
+		size_t n = ZKP_LEN_PREFIX + tn_load_be32(l->p + off);
+		TN_ASSERT(off + n <= l->len); /* framed by send_rsp */
+		dp_conn_send(c, l->p + off, n);
+		off += n;
+	}
+	TN_ASSERT(off == l->len);
+	l->len = 0;
 }
 
 /* ---- reads served here ---- */
@@ -639,6 +728,58 @@ static bool path_has_nul(const uint8_t *p, uint32_t len)
 	return tn_rd_buf(&r, &s, &n) == 0 && n > 0 && memchr(s, 0, (size_t)n) != NULL;
 }
 
+/* Reads that return store data run inside the apply fence; all of them may
+ * run twice (watch registration is idempotent). */
+static bool is_fenced_read(int32_t type)
+{
+	switch (type) {
+	case ZK_OP_EXISTS:
+	case ZK_OP_GETDATA:
+	case ZK_OP_GETCHILDREN:
+	case ZK_OP_GETCHILDREN2:
+	case ZK_OP_GETACL:
+	case ZK_OP_GETALLCHILDRENNUMBER:
+	case ZK_OP_GETEPHEMERALS:
+	case ZK_OP_MULTIREAD:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Serve a local request; a data read only under the apply fence, so every
+ * watch event of a txn it shows goes out before its reply. Return false if
+ * the request must wait (parked, nothing sent). */
+static bool serve_fenced(struct dp_conn *c, struct zkp_request *rq, struct tn_arena *a,
+			 uint64_t t0)
+{
+	bool fenced = is_fenced_read(rq->type);
+	size_t mark = c->acc.len;
+	uint64_t sent0 = c->sent_count, zxid = 0;
+
+	if (fenced && !dp_fence_enter(c, &zxid))
+		return false;
+	/* setWatches reports fired watches before its reply, as ZooKeeper does */
+	c->w->defer_events = rq->type != ZK_OP_SETWATCHES && rq->type != ZK_OP_SETWATCHES2;
+	serve_local(c, rq, a);
+	c->w->defer_events = false;
+	if (fenced && c->st == CS_OPEN && !dp_fence_exit(c, zxid)) {
+		/* an apply began during the read, which may show it before its
+		 * events: take the reply back and run the read again after them */
+		TN_ASSERT(c->acc.len >= mark && c->sent_count >= sent0);
+		c->acc.len = mark;
+		c->w->late.len = 0;
+		atomic_fetch_sub_explicit(&c->w->st_sent, c->sent_count - sent0, memory_order_relaxed);
+		c->sent_count = sent0;
+		return false;
+	}
+	flush_late(c);
+	lat_record(c->w, t0);
+	if (rq->type != ZK_OP_SASL)
+		conn_stats_record(c, rq->type, rq->xid, c->last_zxid, t0);
+	return true;
+}
+
 /* Handle one decoded request of an open session, in order. Return false if
  * it must wait (a read behind an in-flight write). */
 static bool dispatch(struct dp_conn *c, const uint8_t *p, uint32_t len, uint64_t t0, bool queued)
@@ -657,7 +798,7 @@ static bool dispatch(struct dp_conn *c, const uint8_t *p, uint32_t len, uint64_t
 		/* A whole RequestHeader with a body that does not decode: ZooKeeper
 		 * answers BadArguments for a NUL in the path and MarshallingError
 		 * for anything else, and keeps the connection (checked on 3.8). */
-		if (c->inflight > 0 || (!queued && c->bl_head))
+		if (c->held || c->inflight > 0 || (!queued && c->bl_head))
 			return false; /* keep the reply in order */
 		int32_t err = path_has_nul(p, len) ? ZK_EBADARGUMENTS : ZK_EMARSHALLING;
 		TN_INFO("dp", "%s: undecodable request body (%u bytes): error %d", c->ip, len, err);
@@ -670,9 +811,9 @@ static bool dispatch(struct dp_conn *c, const uint8_t *p, uint32_t len, uint64_t
 		dp_conn_close(c, false);
 		return true;
 	}
-	c->last_cxid = rq.xid;
 	if (rq.type == ZK_OP_PING) {
 		send_hdr(c, ZKP_XID_PING, ZK_OP_PING, ZK_OK);
+		conn_stats_record(c, ZK_OP_PING, rq.xid, c->last_zxid, t0);
 		return true;
 	}
 	if (rq.type == ZK_OP_AUTH) {
@@ -680,9 +821,10 @@ static bool dispatch(struct dp_conn *c, const uint8_t *p, uint32_t len, uint64_t
 		return true;
 	}
 	if (is_ctl_op(rq.type)) {
-		if (!queued && (c->bl_head || c->st != CS_OPEN))
+		if (c->held || (!queued && (c->bl_head || c->st != CS_OPEN)))
 			return false;
 		to_ctl(c, DP_MSG_REQUEST, p, len, t0);
+		c->ctl_lop = rq.type;
 		c->inflight++;
 		uint32_t max = c->w->dp->cfg.outstanding_max;
 		if (atomic_fetch_add_explicit(&c->w->dp->outstanding, 1, memory_order_relaxed) + 1 >=
@@ -690,11 +832,9 @@ static bool dispatch(struct dp_conn *c, const uint8_t *p, uint32_t len, uint64_t
 			dp_conn_pause(c);
 		return true;
 	}
-	if (c->inflight > 0 || (!queued && c->bl_head))
+	if (c->held || c->inflight > 0 || (!queued && c->bl_head))
 		return false;
-	serve_local(c, &rq, &a);
-	lat_record(c->w, t0);
-	return true;
+	return serve_fenced(c, &rq, &a, t0);
 }
 
 static void backlog_push(struct dp_conn *c, const uint8_t *p, uint32_t len, uint64_t t0)
@@ -738,6 +878,7 @@ static void on_frame(struct dp_conn *c, const uint8_t *p, uint32_t len)
 	uint64_t t0 = dp_now_ns();
 	struct zkp_connect_req cr;
 
+	dp_conn_stats_sync(c, c->w->dp);
 	c->recv_count++;
 	atomic_fetch_add_explicit(&c->w->st_recv, 1, memory_order_relaxed);
 	if (c->sess)
@@ -749,6 +890,7 @@ static void on_frame(struct dp_conn *c, const uint8_t *p, uint32_t len)
 			return;
 		}
 		c->st = CS_WAIT_SESSION;
+		c->connect_new = cr.session_id == 0;
 		to_ctl(c, DP_MSG_CONNECT, p, len, t0);
 		return;
 	}
@@ -767,6 +909,10 @@ static void answer_4lw(struct dp_conn *c, int word)
 		dp_conn_close(c, false);
 		return;
 	}
+	/* ZooKeeper lists the asking connection too: ops 0, recved 1 */
+	c->fourlw = true;
+	dp_conn_stats_sync(c, c->w->dp);
+	c->recv_count = 1;
 	n = cfg->fourlw ? cfg->fourlw(cfg->fourlw_arg, name, out, 1u << 20) : 0;
 	if (n)
 		dp_conn_send(c, out, TN_MIN(n, (size_t)(1u << 20)));
@@ -833,6 +979,13 @@ void dp_conn_input(struct dp_conn *c, const uint8_t *p, size_t n)
 		dp_buf_free(&c->in);
 }
 
+void dp_conn_unhold(struct dp_conn *c)
+{
+	TN_ASSERT(!c->held);
+	if (c->st == CS_OPEN)
+		backlog_drain(c);
+}
+
 void dp_conn_deliver(struct dp_conn *c, struct dp_msg *m)
 {
 	switch (m->kind) {
@@ -841,9 +994,13 @@ void dp_conn_deliver(struct dp_conn *c, struct dp_msg *m)
 		c->inflight--;
 		atomic_fetch_sub_explicit(&c->w->dp->outstanding, 1, memory_order_relaxed);
 		if (m->len >= ZKP_LEN_PREFIX + ZKP_REPLY_HDR_LEN) {
-			/* the reply's zxid (frame: len, xid, zxid, err): cons shows it */
+			/* the reply's xid and zxid (frame: len, xid, zxid, err): cons shows them */
+			int32_t xid = (int32_t)tn_load_be32(m->data + ZKP_LEN_PREFIX);
 			int64_t z = (int64_t)tn_load_be64(m->data + ZKP_LEN_PREFIX + 4);
 			c->last_zxid = TN_MAX(c->last_zxid, z);
+			/* replies come back in request order, so the last one's op is
+			 * the last request sent once all are answered */
+			conn_stats_record(c, c->ctl_lop, xid, z, m->t0_ns);
 		}
 		dp_conn_send(c, m->data, m->len);
 		lat_record(c->w, m->t0_ns);
@@ -864,6 +1021,11 @@ void dp_conn_deliver(struct dp_conn *c, struct dp_msg *m)
 			c->sid = c->sess->id;
 			c->timeout_ms = c->sess->timeout_ms;
 			c->st = CS_OPEN;
+			/* ZooKeeper counts a new session's createSession as a response
+			 * (lop SESS, cxid 0); a reconnect is not counted */
+			if (c->connect_new)
+				conn_stats_record(c, ZK_OP_CREATESESSION, 0,
+						  (int64_t)store_last_zxid(S(c)), m->t0_ns);
 			backlog_drain(c);
 		} else {
 			dp_conn_close(c, true);

@@ -26,6 +26,7 @@
 #define DP_OUT_MAX (64u << 20)     /* a connection buffering more output is dropped */
 #define DP_BACKLOG_MAX 100000u     /* requests queued behind writes, per connection */
 #define DP_IPTAB_SIZE 4096u
+#define DP_INBOX_BATCH 4096u       /* inbox messages per drain */
 
 TN_STATIC_ASSERT(DP_CONNS_MAX <= (1u << 24), "slots must fit dp_conn_token and user_data");
 TN_STATIC_ASSERT(DP_WORKERS_MAX <= 128, "workers must fit dp_conn_token");
@@ -78,8 +79,26 @@ struct dp_conn {
 	struct dp_auth *auth;
 	struct dp_conn *dirty_next;
 	uint64_t recv_count, sent_count;
-	int32_t last_cxid;
-	int64_t last_zxid;
+	int64_t last_zxid;           /* highest zxid sent in a reply header */
+	/* Parked by the apply fence: the next read waits until this worker has
+	 * queued every watch event of txns up to @hold_zxid (dp.h, "Events
+	 * before reads"); the connection's requests wait in the backlog. */
+	bool held;
+	uint64_t hold_zxid;
+	struct dp_conn *held_next;
+	/* cons statistics, ZooKeeper's per-connection ServerCnxn stats. Written
+	 * by the owning worker only; dp_conns() reads them unsynchronised. A
+	 * crst bumps dp->crst_epoch; the owner resets when it sees the change
+	 * (dp_conn_stats_sync), so the hot path takes no lock. */
+	uint32_t stats_epoch;
+	bool fourlw;                 /* a four-letter-word connection */
+	bool connect_new;            /* the ConnectRequest asked for a new session */
+	int32_t lop;                 /* op of the last response, DP_LOP_NONE: none */
+	int32_t ctl_lop;             /* op of the last request sent to the control thread */
+	int64_t st_lcxid, st_lzxid;  /* last response's cxid (>= 0 only) and zxid; -1: none */
+	uint64_t est_ms;             /* wall clock at accept */
+	uint64_t lresp_ms;           /* monotonic ms of the last response */
+	uint64_t llat_ms, minlat_ms, maxlat_ms, lat_sum_ms, lat_count;
 	/* SASL DIGEST-MD5 exchange state */
 	int sasl_step;
 	char sasl_nonce[40];
@@ -104,12 +123,19 @@ struct dp_worker {
 	bool use_bufring;
 	struct dp_conn *dirty;
 	struct dp_conn *paused;      /* connections whose reading is stopped */
+	struct dp_conn *held;        /* connections parked by the apply fence */
+	uint64_t drained_zxid;       /* every event of txns <= this is queued on its connection */
 	struct dp_msg **spill;       /* messages for the control ring that did not fit */
 	uint32_t spill_count, spill_cap;
 	bool ctl_pushed;
 	uint8_t *arena_buf;          /* decode arena, ZKP_ARENA_FOR(frame_max) */
 	size_t arena_cap;
 	struct dp_buf scratch;       /* reply encoding */
+	/* Watches that fire the moment a read sets them (the node changed
+	 * between the read and the registration) report after that read's
+	 * reply, as ZooKeeper orders them: framed events wait here meanwhile. */
+	struct dp_buf late;
+	bool defer_events;
 	/* stats (written by this worker, read by any thread) */
 	_Atomic uint64_t st_recv, st_sent, st_conns, st_conns_total;
 	_Atomic uint64_t st_lat_count, st_lat_sum_us, st_lat_min_us, st_lat_max_us;
@@ -129,7 +155,33 @@ struct dp {
 	uint32_t conn_total;
 	/* requests handed to the control thread and not yet answered (all workers) */
 	_Atomic int64_t outstanding;
+	/* Apply fence (dp.h, "Ordering"): the zxid whose apply has begun, and
+	 * the zxid whose watch events are all in the workers' inboxes. The
+	 * control thread writes both; workers read them. */
+	_Alignas(64) _Atomic uint64_t applying;
+	_Atomic uint64_t events_posted;
+	uint64_t post_pending;       /* control thread: ended, not yet published (spills) */
+	uint32_t ctl_spilled;        /* control thread: messages in ctl_spill[] */
+	_Atomic uint32_t crst_epoch; /* bumped by dp_conns_reset() */
 };
+
+#define DP_LOP_NONE INT32_MIN      /* no response yet: cons prints lop=NA */
+
+/* Reset @c's cons statistics if a crst happened since they were last touched. */
+static inline void dp_conn_stats_sync(struct dp_conn *c, const struct dp *dp)
+{
+	/* relaxed: crst is approximate, as ZooKeeper's is */
+	uint32_t e = atomic_load_explicit(&dp->crst_epoch, memory_order_relaxed);
+
+	if (e == c->stats_epoch)
+		return;
+	c->stats_epoch = e;
+	c->recv_count = c->sent_count = 0;
+	c->lop = DP_LOP_NONE;
+	c->st_lcxid = c->st_lzxid = -1;
+	c->lresp_ms = c->llat_ms = c->maxlat_ms = c->lat_sum_ms = c->lat_count = 0;
+	c->minlat_ms = UINT64_MAX;
+}
 
 /* dp_buf helpers. Return 0 or -ENOMEM. */
 int dp_buf_reserve(struct dp_buf *b, size_t need);
@@ -157,6 +209,16 @@ int dp_sasl_step(struct dp_conn *c, const uint8_t *tok, int32_t len, char *out, 
 void dp_conn_send(struct dp_conn *c, const void *p, size_t n);
 /* Shut the connection down (after flushing when @flush). */
 void dp_conn_close(struct dp_conn *c, bool flush);
+/* The apply fence around a read (dp.h, "Events before reads"). Enter: true
+ * if the read may run now, with *@zxid the apply zxid it runs under; false:
+ * @c is parked until that txn's events are queued. Exit: true if no apply
+ * began during the read; false: discard the reply, @c is parked, retry. */
+bool dp_fence_enter(struct dp_conn *c, uint64_t *zxid);
+bool dp_fence_exit(struct dp_conn *c, uint64_t zxid);
+/* dp_conn.c: ZooKeeper's four-letter name of op @type for cons ("GETD"). */
+const char *dp_lop_name(int32_t type);
+/* dp_conn.c: @c's held reply went out; run its backlog. */
+void dp_conn_unhold(struct dp_conn *c);
 /* Push @m to the control thread (spilling if the ring is full). */
 void dp_worker_to_ctl(struct dp_worker *w, struct dp_msg *m);
 uint64_t dp_now_ns(void);

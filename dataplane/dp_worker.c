@@ -12,8 +12,10 @@
  *                 queued during a loop turn goes out in one SQE)
  *         WAKE    an 8-byte read on the eventfd the control thread writes
  *
- * Loop turn: reap CQEs, drain the inbox ring from the control thread, start
- * sends, announce an RCU quiescent state, submit. After DP_SPIN_TURNS idle turns
+ * Loop turn: drain the inbox ring from the control thread, reap CQEs, let
+ * reads parked by the apply fence run once their events are queued (dp.h,
+ * "Events before reads"), start sends, announce an RCU quiescent state,
+ * submit. After DP_SPIN_TURNS idle turns
  * the worker sets @sleeping, goes RCU-offline and blocks in the kernel until a
  * CQE arrives (a client packet or the eventfd), so an idle server uses no CPU.
  *
@@ -174,6 +176,7 @@ void dp_conn_send(struct dp_conn *c, const void *p, size_t n)
 		dp_conn_close(c, false);
 		return;
 	}
+	dp_conn_stats_sync(c, c->w->dp);
 	c->sent_count++;
 	atomic_fetch_add_explicit(&c->w->st_sent, 1, memory_order_relaxed);
 	mark_dirty(c);
@@ -221,6 +224,15 @@ static void conn_finalize(struct dp_conn *c)
 		*pp = c->paused_next;
 		c->paused = false;
 		c->paused_next = NULL;
+	}
+	if (c->held) {
+		struct dp_conn **pp = &w->held;
+		while (*pp && *pp != c)
+			pp = &(*pp)->held_next;
+		TN_ASSERT(*pp == c);
+		*pp = c->held_next;
+		c->held = false;
+		c->held_next = NULL;
 	}
 	dp_conn_release(c);
 	close(c->fd);
@@ -512,12 +524,21 @@ static void flush_spill(struct dp_worker *w)
 	}
 }
 
+/* Deliver what the control thread posted. A drain that empties the ring
+ * has queued every event of txns up to the @posted it loaded first (the
+ * control thread pushes a txn's events, then publishes @posted). */
 static unsigned drain_inbox(struct dp_worker *w)
 {
+	/* acquire: pairs with dp_apply_end's release; the pops below see the pushes */
+	uint64_t posted = atomic_load_explicit(&w->dp->events_posted, memory_order_acquire);
 	unsigned n = 0;
 	struct dp_msg *m;
 
-	while (n < 4096 && (m = dp_ring_pop(w->inbox))) {
+	for (;;) {
+		if (n == DP_INBOX_BATCH)
+			return n; /* more next turn; @drained_zxid stays */
+		if (!(m = dp_ring_pop(w->inbox)))
+			break;
 		struct dp_conn *c = m->slot < DP_CONNS_MAX ? &w->conns[m->slot] : NULL;
 		n++;
 		if (!c || c->gen != m->gen || c->st == CS_FREE || c->st == CS_CLOSING) {
@@ -528,6 +549,90 @@ static unsigned drain_inbox(struct dp_worker *w)
 			continue;
 		}
 		dp_conn_deliver(c, m);
+	}
+	w->drained_zxid = TN_MAX(w->drained_zxid, posted);
+	return n;
+}
+
+/* True if every event of txns up to @zxid is queued on its connection. With
+ * the ring empty after loading @posted, nothing pushed before it is left. */
+static bool events_queued_through(struct dp_worker *w, uint64_t zxid)
+{
+	uint64_t posted;
+
+	if (zxid <= w->drained_zxid)
+		return true;
+	posted = atomic_load_explicit(&w->dp->events_posted, memory_order_acquire);
+	if (posted < zxid || dp_ring_nonempty(w->inbox))
+		return false;
+	w->drained_zxid = posted;
+	return true;
+}
+
+/* Park @c until every event of txns up to @zxid is queued; its read waits
+ * in the backlog meanwhile. */
+static void fence_park(struct dp_conn *c, uint64_t zxid)
+{
+	struct dp_worker *w = c->w;
+
+	TN_ASSERT(!c->held);
+	c->held = true;
+	c->hold_zxid = zxid;
+	c->held_next = w->held;
+	w->held = c;
+}
+
+bool dp_fence_enter(struct dp_conn *c, uint64_t *zxid)
+{
+	/* acquire: the store reads that follow cannot move above this load */
+	uint64_t z = atomic_load_explicit(&c->w->dp->applying, memory_order_acquire);
+
+	if (!events_queued_through(c->w, z)) {
+		fence_park(c, z);
+		return false;
+	}
+	*zxid = z;
+	return true;
+}
+
+bool dp_fence_exit(struct dp_conn *c, uint64_t zxid)
+{
+	uint64_t z;
+
+	/* The store reads above happen before this load: a read that saw any
+	 * effect of txn Z (published after dp_apply_begin stored @applying = Z)
+	 * loads @applying >= Z here. */
+	atomic_thread_fence(memory_order_acquire);
+	z = atomic_load_explicit(&c->w->dp->applying, memory_order_relaxed);
+	if (z == zxid)
+		return true;
+	TN_ASSERT(z > zxid);
+	fence_park(c, z);
+	return false;
+}
+
+/* Let parked connections run their reads once their fence zxid is covered.
+ * Runs at the top of the loop (never inside a delivery), so the backlog may
+ * run here; a read that parks again joins the fresh list. */
+static unsigned release_held(struct dp_worker *w)
+{
+	struct dp_conn *c = w->held;
+	unsigned n = 0;
+
+	w->held = NULL;
+	while (c) {
+		struct dp_conn *next = c->held_next;
+		TN_ASSERT(c->held);
+		c->held_next = NULL;
+		if (!events_queued_through(w, c->hold_zxid)) {
+			c->held_next = w->held; /* still waiting */
+			w->held = c;
+		} else {
+			c->held = false;
+			n++;
+			dp_conn_unhold(c);
+		}
+		c = next;
 	}
 	return n;
 }
@@ -572,9 +677,14 @@ static void *worker_main(void *arg)
 	arm_wake(w);
 	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
 		/* inbox first: watch events queued by the control thread go out
-		 * before this turn's reads are answered (see the note in dp.h) */
+		 * before this turn's reads are answered; a read that meets an
+		 * apply in flight waits for its events (dp.h, "Ordering") */
 		unsigned work = drain_inbox(w);
 		work += drain_cqes(w);
+		if (w->held) {
+			work += drain_inbox(w);
+			work += release_held(w);
+		}
 		resume_paused(w);
 		flush_spill(w);
 		flush_dirty(w);
@@ -582,11 +692,13 @@ static void *worker_main(void *arg)
 		io_uring_submit(&w->ring);
 		if (work) {
 			idle = 0;
-		} else if (++idle >= DP_SPIN_TURNS && w->spill_count == 0) {
+		} else if (++idle >= DP_SPIN_TURNS && w->spill_count == 0 && !w->held) {
 			worker_sleep(w);
 			idle = 0;
-		} else if (w->spill_count) {
-			sched_yield(); /* the control ring is full: let the control thread run */
+		} else if (w->spill_count || w->held) {
+			/* the control ring is full, or a read waits on an apply:
+			 * let the control thread run (it may share this cpu) */
+			sched_yield();
 		}
 	}
 	store_reader_unregister();
@@ -707,6 +819,7 @@ static void worker_free(struct dp_worker *w)
 	free(w->spill);
 	free(w->arena_buf);
 	dp_buf_free(&w->scratch);
+	dp_buf_free(&w->late);
 	free(w);
 }
 
@@ -861,6 +974,7 @@ void dp_post(struct dp *dp, struct dp_msg *m)
 	dp->posted[i] = true;
 	if (dp->ctl_spill_count[i] == 0 && dp_ring_push(dp->w[i]->inbox, m))
 		return;
+	dp->ctl_spilled++;
 	if (dp->ctl_spill_count[i] == dp->ctl_spill_cap[i]) {
 		uint32_t cap = dp->ctl_spill_cap[i] ? dp->ctl_spill_cap[i] * 2 : 64;
 		struct dp_msg **s = realloc(dp->ctl_spill[i], cap * sizeof *s);
@@ -883,6 +997,8 @@ void dp_flush(struct dp *dp)
 			memmove(dp->ctl_spill[i], dp->ctl_spill[i] + k,
 				(dp->ctl_spill_count[i] - k) * sizeof(struct dp_msg *));
 			dp->ctl_spill_count[i] -= k;
+			TN_ASSERT(dp->ctl_spilled >= k);
+			dp->ctl_spilled -= k;
 		}
 		if (!dp->posted[i])
 			continue;
@@ -891,6 +1007,29 @@ void dp_flush(struct dp *dp)
 		if (atomic_load(&w->sleeping) && write(w->efd, &one, sizeof one) < 0)
 			TN_WARN("dp", "wake worker %u: %s", i, strerror(errno));
 	}
+	/* the spilled events are in the rings now: publish what dp_apply_end could not */
+	if (dp->ctl_spilled == 0 &&
+	    atomic_load_explicit(&dp->events_posted, memory_order_relaxed) < dp->post_pending)
+		atomic_store_explicit(&dp->events_posted, dp->post_pending, memory_order_release);
+}
+
+void dp_apply_begin(struct dp *dp, uint64_t zxid)
+{
+	TN_ASSERT(zxid >= atomic_load_explicit(&dp->applying, memory_order_relaxed));
+	TN_ASSERT(atomic_load_explicit(&dp->events_posted, memory_order_relaxed) <= dp->post_pending);
+	/* seq_cst, and a full fence: ordered before every store the apply makes,
+	 * whatever ordering the store's own publication uses */
+	atomic_store(&dp->applying, zxid);
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+void dp_apply_end(struct dp *dp, uint64_t zxid)
+{
+	TN_ASSERT(zxid == atomic_load_explicit(&dp->applying, memory_order_relaxed));
+	dp->post_pending = zxid;
+	/* release: a worker that loads it sees the pushes of the events before */
+	if (dp->ctl_spilled == 0)
+		atomic_store_explicit(&dp->events_posted, zxid, memory_order_release);
 }
 
 void dp_stats(struct dp *dp, struct dp_stats *out)
@@ -973,8 +1112,42 @@ void dp_auth_put(struct dp_auth *a)
 		free(a);
 }
 
+/* One connection's cons fields; @c is another thread's, so each is read once. */
+static void conn_info(volatile struct dp_conn *c, uint32_t epoch, enum conn_state st,
+		      struct dp_conn_info *o)
+{
+	memset(o, 0, sizeof *o);
+	for (size_t j = 0; j + 1 < sizeof o->ip && c->ip[j]; j++)
+		o->ip[j] = c->ip[j];
+	o->port = c->port;
+	o->fourlw = c->fourlw;
+	o->est_ms = c->est_ms;
+	if (st == CS_OPEN) {
+		o->has_session = true;
+		o->sid = c->sid;
+		o->timeout_ms = c->timeout_ms;
+	}
+	snprintf(o->lop, sizeof o->lop, "NA");
+	o->lcxid = o->lzxid = -1;
+	if (c->stats_epoch != epoch)
+		return; /* a crst the owner has not applied yet: show the reset values */
+	o->recved = c->recv_count;
+	o->sent = c->sent_count;
+	o->lcxid = c->st_lcxid;
+	o->lzxid = c->st_lzxid;
+	o->lresp_ms = c->lresp_ms;
+	o->llat_ms = c->llat_ms;
+	o->maxlat_ms = c->maxlat_ms;
+	o->lat_sum_ms = c->lat_sum_ms;
+	o->lat_count = c->lat_count;
+	o->minlat_ms = o->lat_count ? c->minlat_ms : 0;
+	if (c->lop != DP_LOP_NONE)
+		snprintf(o->lop, sizeof o->lop, "%s", dp_lop_name(c->lop));
+}
+
 unsigned dp_conns(struct dp *dp, struct dp_conn_info *out, unsigned max)
 {
+	uint32_t epoch = atomic_load_explicit(&dp->crst_epoch, memory_order_relaxed);
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < dp->n; i++) {
@@ -983,23 +1156,16 @@ unsigned dp_conns(struct dp *dp, struct dp_conn_info *out, unsigned max)
 			/* volatile: another thread writes these; take one snapshot each */
 			volatile struct dp_conn *c = &w->conns[k];
 			enum conn_state st = c->st;
-			if (st != CS_OPEN && st != CS_WAIT_SESSION && st != CS_CONNECTING)
+			/* every accepted socket counts, as in ZooKeeper (not the closing) */
+			if (st == CS_FREE || st == CS_CLOSING)
 				continue;
-			struct dp_conn_info *o = &out[n++];
-			memset(o, 0, sizeof *o);
-			for (size_t j = 0; j + 1 < sizeof o->ip && c->ip[j]; j++)
-				o->ip[j] = c->ip[j];
-			o->port = c->port;
-			o->recved = c->recv_count;
-			o->sent = c->sent_count;
-			o->lcxid = c->last_cxid;
-			o->lzxid = c->last_zxid;
-			if (st == CS_OPEN) {
-				o->has_session = true;
-				o->sid = c->sid;
-				o->timeout_ms = c->timeout_ms;
-			}
+			conn_info(c, epoch, st, &out[n++]);
 		}
 	}
 	return n;
+}
+
+void dp_conns_reset(struct dp *dp)
+{
+	atomic_fetch_add_explicit(&dp->crst_epoch, 1, memory_order_relaxed);
 }

@@ -168,10 +168,12 @@ static void conn_full(struct adm_out *o, const struct adm_conn *c)
 	conn_brief(o, c);
 	if (c->has_session) {
 		uint64_t avg = c->lat_count ? c->lat_sum / c->lat_count : 0;
-		putf(o, ",sid=0x%" PRIx64 ",lop=%s,est=%" PRIu64 ",to=%u,lcxid=0x%" PRIx64
-			",lzxid=0x%" PRIx64,
-		     c->sid, c->lop[0] ? c->lop : "NA", c->est_ms, c->to_ms, (uint64_t)c->lcxid,
-		     (uint64_t)c->lzxid);
+		putf(o, ",sid=0x%" PRIx64 ",lop=%s,est=%" PRIu64 ",to=%u", c->sid,
+		     c->lop[0] ? c->lop : "NA", c->est_ms, c->to_ms);
+		/* java prints lcxid only when one was recorded (none after crst) */
+		if (c->lcxid >= 0)
+			putf(o, ",lcxid=0x%" PRIx64, (uint64_t)c->lcxid);
+		putf(o, ",lzxid=0x%" PRIx64, (uint64_t)c->lzxid);
 		putf(o, ",lresp=%" PRIu64 ",llat=%" PRIu64 ",minlat=%" PRIu64 ",avglat=%" PRIu64
 			",maxlat=%" PRIu64,
 		     c->lresp_ms, c->llat, c->minlat, avg, c->maxlat);

@@ -15,7 +15,7 @@
  *         per connection, "\n", then srvr's other lines
  *   cons  " /ip:port[ops](queued=,recved=,sent=,sid=0x..,lop=,est=,to=,lcxid=0x..,
  *          lzxid=0x..,lresp=,llat=,minlat=,avglat=,maxlat=)\n" each (short form when
- *          the connection has no session), then "\n"
+ *          the connection has no session; no lcxid after crst), then "\n"
  *   mntr  "zk_key\tvalue\n" lines
  *   conf  clientPort=.. serverId= (+ quorum keys, "membership: \n", server.N, version=)
  *   envi  "Environment:\n" + key=value lines, zookeeper.version first
@@ -50,7 +50,7 @@ struct adm_conn {
 	char lop[8];             /* last op: "NA", "GETD", "EXIS", ... */
 	uint64_t est_ms;         /* established, ms since the epoch */
 	uint32_t to_ms;          /* negotiated session timeout */
-	int64_t lcxid, lzxid;    /* last cxid / zxid; -1 prints as 0xffffffffffffffff */
+	int64_t lcxid, lzxid;    /* last cxid / zxid; lcxid -1: omitted, lzxid -1: 0xffffffffffffffff */
 	uint64_t lresp_ms;       /* time of the last response, ms since the epoch */
 	uint64_t llat, minlat, maxlat, lat_sum, lat_count; /* ms */
 	uint64_t expire_ms;      /* dump: when the idle connection expires */

@@ -9,7 +9,9 @@
 #ifndef TN_MGMT_H
 #define TN_MGMT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/tn_env.h"
 #include "dataplane/dp.h"
@@ -40,7 +42,40 @@ void ctl_stop(struct ctl *c);
 void ctl_destroy(struct ctl *c);
 /* dp_cfg.fourlw: the text of a four-letter word. Any worker thread. */
 size_t ctl_fourlw(void *arg, const char *cmd, char *out, size_t cap);
-/* True once the WAL failed: ternd exits non-zero. */
+/* True once the WAL failed (ternd exits non-zero), or a restart is wanted. */
 bool ctl_failed(struct ctl *c);
+/* The ensemble replaced the state on disk (SNAP, or TRUNC below what the
+ * store applied): ternd stops and re-executes itself to recover from it. */
+bool ctl_restart_wanted(struct ctl *c);
+
+/* ---- peer channels (mgmt/peer.c): kernel TCP between ensemble servers ----
+ * Driven by the control thread: it adds peer_net_pollfds() to its poll set
+ * and calls peer_net_run() with the result. Callbacks run inside
+ * peer_net_run() (and peer_net_send() on a failure); @msg is valid only
+ * during on_msg. */
+struct pollfd;
+struct peer_net;
+
+struct peer_cb {
+	void *arg;
+	void (*on_msg)(void *arg, uint32_t peer, bool election, const uint8_t *msg, size_t len);
+	void (*on_up)(void *arg, uint32_t peer, bool election);
+	void (*on_down)(void *arg, uint32_t peer, bool election);
+};
+
+/* Listen on my quorum and election ports (cfg->server_id's server.N line).
+ * Return 0, -EINVAL, -errno. */
+int peer_net_create(struct peer_net **out, const struct cfg *cfg, const struct peer_cb *cb);
+void peer_net_destroy(struct peer_net *pn);
+/* Fill up to @max poll entries (dialing links that are due); return the count. */
+unsigned peer_net_pollfds(struct peer_net *pn, struct pollfd *pfd, unsigned max, uint64_t now_ms);
+/* Handle the ready entries of a poll over peer_net_pollfds()'s set. */
+void peer_net_run(struct peer_net *pn, const struct pollfd *pfd, unsigned n, uint64_t now_ms);
+/* Queue one message. Return 0, -ENOTCONN (link down), -ENOBUFS/-ENOMEM (the
+ * link was cut). */
+int peer_net_send(struct peer_net *pn, uint32_t peer, bool election, const void *msg, size_t len);
+void peer_net_flush(struct peer_net *pn);
+bool peer_net_is_up(struct peer_net *pn, uint32_t peer, bool election);
+void peer_net_stats(struct peer_net *pn, uint64_t *sent, uint64_t *recvd);
 
 #endif

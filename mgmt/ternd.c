@@ -1,17 +1,22 @@
-/* mgmt/ternd.c: the standalone server's main.
+/* mgmt/ternd.c: the server's main.
  *
- *   ternd [-v] CONFIG        (zoo.cfg; -D flags from SERVER_JVMFLAGS/JVMFLAGS)
+ *   ternd CONFIG        (zoo.cfg; -D flags from SERVER_JVMFLAGS/JVMFLAGS)
  *
- * Start-up order: read the config (an ensemble config is refused: only
- * standalone is implemented), recover the store from dataDir/version-2 and
- * dataLogDir/version-2, open the WAL (control thread), start the workers,
+ * Standalone without server.N lines (or with one, as ZooKeeper); with several
+ * it joins the ensemble as dataDir/myid says (election, then Zab).
+ *
+ * Start-up order: read the config, recover the store from dataDir/version-2
+ * and dataLogDir/version-2, open the WAL (control thread), start the workers,
  * then start the control thread. The main thread only waits for SIGTERM or
- * SIGINT (blocked in every other thread) or a WAL failure.
+ * SIGINT (blocked in every other thread), a WAL failure, or the ensemble
+ * asking for a restart.
  *
  * Shutdown order: workers first (no new requests, connections closed), then
  * the control thread finishes what is in flight, then the WAL is flushed and
  * closed, then the store is freed. Exit status: 0 after a clean stop, 1 if the
- * log failed, 2 for a configuration or start-up error.
+ * log failed, 2 for a configuration or start-up error. When a SNAP or TRUNC
+ * from the leader replaced the state on disk, ternd shuts down the same way
+ * and re-executes itself (same pid, same arguments) to recover from it.
  */
 #include <errno.h>
 #include <signal.h>
@@ -67,12 +72,6 @@ static int load_config(const char *path, struct cfg *cfg)
 		return rc;
 	}
 	tn_log_set_level((enum tn_log_level)cfg->log_level);
-	if (cfg->server_count > 0) {
-		TN_ERROR("ternd", "%s has %u server.N lines: ensembles are not supported yet; "
-			 "remove them to run standalone", path, cfg->server_count);
-		cfg_free(cfg);
-		return -ENOTSUP;
-	}
 	if (cfg->client_port < 0) {
 		TN_ERROR("ternd", "%s: clientPort is not set", path);
 		cfg_free(cfg);
@@ -121,6 +120,10 @@ static int wait_for_stop(struct ctl *ctl, const sigset_t *set)
 		if (sig == SIGTERM || sig == SIGINT) {
 			TN_INFO("ternd", "signal %d: shutting down", sig);
 			return 0;
+		}
+		if (ctl_restart_wanted(ctl)) {
+			TN_INFO("ternd", "state replaced by the leader: restarting to recover it");
+			return 3;
 		}
 		if (ctl_failed(ctl)) {
 			TN_ERROR("ternd", "the txn log failed: shutting down");
@@ -175,7 +178,13 @@ static int run(const struct cfg *cfg, struct store *store, const char *snap_dir,
 		ctl_destroy(ctl);
 		return 2;
 	}
-	TN_INFO("ternd", "standalone, serving on port %d, data in %s", cfg->client_port, snap_dir);
+	if (cfg->server_id)
+		TN_INFO("ternd", "server %llu of an ensemble of %u, client port %d, data in %s",
+			(unsigned long long)cfg->server_id, cfg->server_count, cfg->client_port,
+			snap_dir);
+	else
+		TN_INFO("ternd", "standalone, serving on port %d, data in %s", cfg->client_port,
+			snap_dir);
 	rc = wait_for_stop(ctl, set);
 	dp_stop(dp);
 	ctl_stop(ctl);
@@ -195,7 +204,8 @@ int main(int argc, char **argv)
 	int rc;
 
 	if (argc != 2 || argv[1][0] == '-') {
-		fprintf(stderr, "usage: %s CONFIG\n  CONFIG  a ZooKeeper zoo.cfg (standalone)\n",
+		fprintf(stderr, "usage: %s CONFIG\n  CONFIG  a ZooKeeper zoo.cfg (standalone, or "
+			"server.N lines and dataDir/myid for an ensemble)\n",
 			argv[0]);
 		return 2;
 	}
@@ -214,5 +224,11 @@ int main(int argc, char **argv)
 	rc = run(&cfg, store, snap_dir, log_dir, &set);
 	store_destroy(store);
 	cfg_free(&cfg);
+	if (rc == 3) {
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		execv("/proc/self/exe", argv);
+		TN_ERROR("ternd", "cannot re-execute: %s", strerror(errno));
+		return 1;
+	}
 	return rc;
 }

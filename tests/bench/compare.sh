@@ -1,5 +1,5 @@
 #!/bin/bash
-# compare.sh: the same zkbench workloads against Apache ZooKeeper and ternd, side by side.
+# compare.sh: the same tern-bench workloads against Apache ZooKeeper and ternd, side by side.
 #
 # Design note.  The two servers run one after the other (never together) on this machine, with the
 # same durability: forceSync=yes, fresh dataDir/dataLogDir under one work directory (so the same
@@ -10,19 +10,20 @@
 #   open    open loop setData at half of ZooKeeper's saturated write rate (p99 from intended time)
 #   rss     VmRSS before/after creating N znodes of 100 B, scaled to per 100k znodes
 # CPU seconds per 1000 ops come from utime+stime in /proc/PID/stat before/after each workload,
-# divided by every request the workload completed (warmup included).  The load generator shares
-# the machine with the server, which caps both servers alike.
+# divided by every request the workload completed (setup and warmup included).  The load
+# generator is tern-bench (tools/tern-bench.c): one epoll thread, so it leaves the server most of
+# the machine; its own CPU time is measured too and printed under the table.
 # Each workload uses its own key prefix, so every run creates its keys fresh on both servers.
 # Every process is stopped by its pid; every step is bounded by `timeout`.
 #
-# usage: tests/bench/compare.sh [--quick] [--ternd PATH] [--zkbench PATH] [--keep]
+# usage: tests/bench/compare.sh [--quick] [--ternd PATH] [--tern-bench PATH] [--keep]
 # (about 2 minutes with the defaults, under 1 minute with --quick)
 set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 WARMUP=2 DURATION=10 RSS_KEYS=100000 SESSIONS=8 OUTSTANDING=32
-TERND=${TERND:-} ZKBENCH=${ZKBENCH:-} KEEP=0
+TERND=${TERND:-} BENCH=${TERN_BENCH:-} KEEP=0
 ZK_PORT=${ZK_PORT:-23181} TERN_PORT=${TERN_PORT:-23182}
 ZK_CP=/etc/zookeeper/conf:/usr/share/java/zookeeper.jar
 
@@ -30,9 +31,9 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) WARMUP=1 DURATION=3 ;;
 	--ternd) TERND=$2; shift ;;
-	--zkbench) ZKBENCH=$2; shift ;;
+	--tern-bench) BENCH=$2; shift ;;
 	--keep) KEEP=1 ;;
-	-h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,20p' "$0"; exit 0 ;;
 	*) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -47,16 +48,16 @@ newest() { # newest existing file among the arguments, sanitizer builds left out
 	done
 	echo "$best"
 }
-[ -n "$ZKBENCH" ] || ZKBENCH=$(newest "$ROOT"/build-bench/tests/bench/zkbench "$ROOT"/build*/tests/bench/zkbench)
-[ -n "$TERND" ] || TERND=$(newest "$ROOT"/build-bench/mgmt/ternd "$ROOT"/build*/mgmt/ternd)
-if [ -z "$ZKBENCH" ] || [ ! -x "$ZKBENCH" ]; then
-	echo "compare.sh: zkbench not built (ninja -C build-bench tests/bench/zkbench)" >&2
+[ -n "$BENCH" ] || BENCH=$(newest "$ROOT"/build*/tools/tern-bench)
+[ -n "$TERND" ] || TERND=$(newest "$ROOT"/build*/mgmt/ternd)
+if [ -z "$BENCH" ] || [ ! -x "$BENCH" ]; then
+	echo "compare.sh: tern-bench not built (ninja -C build tools/tern-bench)" >&2
 	exit 1
 fi
 
 if ! dpkg -s zookeeper >/dev/null 2>&1 || [ ! -e /usr/share/java/zookeeper.jar ]; then
 	echo "compare.sh: installing Debian's zookeeper package" >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y zookeeper >/dev/null || exit 1
+	DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y zookeeper >/dev/null || exit 1
 fi
 
 WORK=$(mktemp -d /tmp/tern-compare.XXXXXX)
@@ -72,8 +73,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ruok() { # ruok PORT -> prints the reply
-	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf ruok >&3 && cat <&3" 2>/dev/null
+fourlw() { # fourlw PORT WORD -> prints the reply
+	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf $2 >&3 && cat <&3" 2>/dev/null
 }
 
 write_cfg() { # write_cfg NAME PORT
@@ -90,7 +91,7 @@ admin.enableServer=false
 EOF
 }
 
-start_server() { # start_server zk|tern PORT ; sets SERVER_PID, returns 1 if it never said imok
+start_server() { # start_server zk|tern PORT ; sets SERVER_PID, returns 1 if it never served
 	local name=$1 port=$2 i
 	write_cfg "$name" "$port"
 	if [ "$name" = zk ]; then
@@ -103,7 +104,11 @@ start_server() { # start_server zk|tern PORT ; sets SERVER_PID, returns 1 if it 
 	fi
 	SERVER_PID=$!
 	for i in $(seq 1 60); do
-		[ "$(ruok "$port")" = imok ] && return 0
+		# ZooKeeper says imok before its database is loaded: wait for srvr too
+		if [ "$(fourlw "$port" ruok)" = imok ] &&
+			! fourlw "$port" srvr | grep -q "not currently serving"; then
+			return 0
+		fi
 		kill -0 "$SERVER_PID" 2>/dev/null || break
 		sleep 0.5
 	done
@@ -124,22 +129,26 @@ stop_server() {
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# utime+stime of finished children of this shell, in ticks (tern-bench's own CPU)
+child_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; }
 
-# bench NAME PORT LABEL zkbench-args... : one workload, result lines appended to $RES
+# bench NAME PORT LABEL tern-bench-args... : one workload, result lines appended to $RES
 bench() {
-	local name=$1 port=$2 label=$3 c0 c1 out
+	local name=$1 port=$2 label=$3 c0 c1 g0 g1 out
 	shift 3
 	c0=$(cpu_ticks "$SERVER_PID")
-	out=$(timeout $((WARMUP + DURATION + 120)) "$ZKBENCH" --hosts "127.0.0.1:$port" \
+	g0=$(child_ticks)
+	out=$(timeout $((WARMUP + DURATION + 120)) "$BENCH" --server "127.0.0.1:$port" \
 		--sessions $SESSIONS --outstanding $OUTSTANDING --warmup $WARMUP \
-		--duration $DURATION --json "$@" 2>>"$WORK/$name/zkbench.log")
+		--duration $DURATION --json "$@" 2>>"$WORK/$name/bench.log")
+	g1=$(child_ticks)
 	c1=$(cpu_ticks "$SERVER_PID")
 	if [ -z "$out" ]; then
-		echo "compare.sh: $name $label: zkbench failed (see $WORK/$name/zkbench.log)" >&2
+		echo "compare.sh: $name $label: tern-bench failed (see $WORK/$name/bench.log)" >&2
 		return 1
 	fi
-	echo "$name $label $((c1 - c0)) $out" >>"$RES"
-	echo "  $name $label: $out" >&2
+	echo "$name $label $((c1 - c0)) $((g1 - g0)) $out" >>"$RES"
+	echo "  $name $label: $(echo "$out" | cut -c1-160)..." >&2
 }
 
 run_suite() { # run_suite NAME PORT ; every workload against one server
@@ -147,19 +156,19 @@ run_suite() { # run_suite NAME PORT ; every workload against one server
 	echo "compare.sh: $name on port $port (pid $SERVER_PID)" >&2
 	bench "$name" "$port" write --op set --prefix /w --value-size 100
 	bench "$name" "$port" read --op get --prefix /r --value-size 100
-	bench "$name" "$port" mixed --op mixed --prefix /m --read-pct 90 --value-size 100
-	rate=$(awk '$1 == "zk" && $2 == "write" {print $4}' "$RES" |
-		/usr/bin/python3 -c 'import json,sys; d=[json.loads(l) for l in sys.stdin]; print(int(d[0]["ops_per_sec"]/2) if d else "")')
+	bench "$name" "$port" mixed --op mixed --prefix /m --reads 90 --value-size 100
+	rate=$(awk '$1 == "zk" && $2 == "write" {print $5}' "$RES" |
+		timeout 10 /usr/bin/python3 -c 'import json,sys; d=[json.loads(l) for l in sys.stdin]; print(int(d[0]["ops_per_sec"]/2) if d else "")')
 	if [ -n "$rate" ] && [ "$rate" -gt 0 ]; then
 		bench "$name" "$port" open --op set --prefix /o --value-size 100 --rate "$rate"
 	fi
 	r0=$(rss_kb "$SERVER_PID")
-	timeout 300 "$ZKBENCH" --hosts "127.0.0.1:$port" --sessions $SESSIONS \
+	timeout 600 "$BENCH" --server "127.0.0.1:$port" --sessions $SESSIONS \
 		--outstanding $OUTSTANDING --prefix /rss --keys $RSS_KEYS --value-size 100 \
-		--setup-only --json >/dev/null 2>>"$WORK/$name/zkbench.log"
+		--setup-only --json >/dev/null 2>>"$WORK/$name/bench.log"
 	sleep 1
 	r1=$(rss_kb "$SERVER_PID")
-	echo "$name rss 0 {\"keys\":$RSS_KEYS,\"rss0_kb\":$r0,\"rss1_kb\":$r1}" >>"$RES"
+	echo "$name rss 0 0 {\"keys\":$RSS_KEYS,\"rss0_kb\":$r0,\"rss1_kb\":$r1}" >>"$RES"
 	echo "  $name rss: ${r0} kB -> ${r1} kB after $RSS_KEYS znodes" >&2
 }
 
@@ -182,15 +191,16 @@ else
 	TERN_NOTE="ternd ($TERND) did not start: ZooKeeper numbers only"
 fi
 
-/usr/bin/python3 - "$RES" "$(getconf CLK_TCK)" "$TERN_NOTE" <<'PY'
-# Turn the result lines ("server label cpu_ticks json") into the side-by-side table.
+timeout 30 /usr/bin/python3 - "$RES" "$(getconf CLK_TCK)" "$TERN_NOTE" <<'PY'
+# Turn the result lines ("server label server_ticks bench_ticks json") into the table.
 import json, sys
 res, hz, note = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 r = {}
 for line in open(res):
-    name, label, ticks, js = line.split(" ", 3)
+    name, label, ticks, gticks, js = line.split(" ", 4)
     d = json.loads(js)
     d["cpu_s"] = int(ticks) / hz
+    d["gen_cpu_s"] = int(gticks) / hz
     r[(name, label)] = d
 
 def get(name, label, f):
@@ -228,8 +238,17 @@ for title, label, f, nf in rows:
 errs = {k: v.get("errors", 0) for k, v in r.items() if v.get("errors")}
 if errs:
     print("errors: " + ", ".join("%s/%s=%d" % (k[0], k[1], v) for k, v in sorted(errs.items())))
+uns = {k: v.get("unsent", 0) for k, v in r.items() if v.get("unsent")}
+if uns:
+    print("open loop not sustained (unsent): " +
+          ", ".join("%s/%s=%d" % (k[0], k[1], v) for k, v in sorted(uns.items())))
+gen = ["%s/%s %.2f s (%.1f%% of one CPU)" % (k[0], k[1], v["gen_cpu_s"],
+       100.0 * v["gen_cpu_s"] / (v["warmup_s"] + v["duration_s"]))
+       for k, v in sorted(r.items()) if k[1] != "rss"]
+print("load generator CPU (tern-bench utime+stime): " + ", ".join(gen))
 if note:
     print("note: " + note)
 PY
 echo "compare.sh: total $(($(date +%s) - T0))s; JVM heap -Xmx1g; load generator on the same $(nproc) CPUs"
+echo "compare.sh: tern-bench = $BENCH"
 [ -n "$TERND" ] && echo "compare.sh: ternd = $TERND"

@@ -340,3 +340,139 @@ if len(sys.argv) > 1 and is_zk(sys.argv[1]) and not (
         os.path.exists(ZK_JAR) and shutil.which("java")):
     print("Apache ZooKeeper is not installed (%s or java missing)" % ZK_JAR)
     sys.exit(SKIP)
+
+
+class Ensemble:
+    """N ternd servers (or Apache ZooKeeper JVMs) on loopback ports forming
+    one ensemble: server.i lines, dataDir/myid, each process started and
+    stopped by pid. Use as a context manager."""
+
+    def __init__(self, ternd, n=3, observers=0, tick=200, extra_cfg=""):
+        self.ternd = ternd
+        self.dir = tempfile.mkdtemp(prefix="tern-ens-")
+        self.n = n + observers
+        self.observers = observers
+        ports = [(free_port(), free_port(), free_port()) for _ in range(self.n)]
+        lines = []
+        for i, (q, e, c) in enumerate(ports, 1):
+            kind = ":observer" if i > n else ""
+            lines.append("server.%d=127.0.0.1:%d:%d%s;127.0.0.1:%d" % (i, q, e, kind, c))
+        self.servers = []
+        for i, (q, e, c) in enumerate(ports, 1):
+            d = os.path.join(self.dir, str(i))
+            os.makedirs(os.path.join(d, "data"))
+            with open(os.path.join(d, "data", "myid"), "w") as f:
+                f.write("%d\n" % i)
+            cfg = "initLimit=10\nsyncLimit=5\n" + "\n".join(lines) + "\n"
+            if i > n:
+                cfg += "peerType=observer\n"
+            cfg += extra_cfg
+            t = Ternd(ternd, extra_cfg=cfg, datadir=d, port=c)
+            t.tick = tick
+            self.servers.append(t)
+        for t in self.servers:
+            t.write_cfg = self._writer(t)
+
+    def _writer(self, t):
+        orig = Ternd.write_cfg
+
+        def write():
+            path = orig(t)
+            with open(path) as f:
+                text = f.read().replace("tickTime=2000", "tickTime=%d" % t.tick)
+            with open(path, "w") as f:
+                f.write(text)
+            return path
+        return write
+
+    def __getitem__(self, i):
+        """Server i, counted from 1 as in server.N."""
+        return self.servers[i - 1]
+
+    def start(self, timeout=30.0):
+        for t in self.servers:
+            t.serving = lambda: True  # no server serves before a quorum is up
+            t.start(timeout=max(timeout, 30.0) if is_zk(self.ternd) else timeout)
+        self.wait_leader(timeout)
+        return self
+
+    def mode(self, i, timeout=2.0):
+        t = self[i]
+        if not t.proc or t.proc.poll() is not None:
+            return None
+        try:
+            out = fourlw(t.port, "srvr", timeout)
+        except OSError:
+            return None
+        if "not currently serving" in out:
+            return "not serving"
+        for line in out.splitlines():
+            if line.startswith("Mode:"):
+                return line.split(":", 1)[1].strip()
+        return None
+
+    def zxid(self, i):
+        out = fourlw(self[i].port, "srvr", 2.0)
+        for line in out.splitlines():
+            if line.startswith("Zxid:"):
+                return int(line.split(":", 1)[1].strip(), 16)
+        return None
+
+    def live(self):
+        return [i for i in range(1, self.n + 1)
+                if self[i].proc and self[i].proc.poll() is None]
+
+    def leader(self):
+        """The id of the one serving leader, or None."""
+        leaders = [i for i in self.live() if self.mode(i) == "leader"]
+        return leaders[0] if len(leaders) == 1 else None
+
+    def wait_leader(self, timeout=30.0, serving=None):
+        """Wait until one leader serves and every live server (or those in
+        @serving) serves as leader, follower or observer."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            ids = serving or self.live()
+            modes = {i: self.mode(i) for i in ids}
+            if (list(modes.values()).count("leader") == 1 and
+                    all(m in ("leader", "follower", "observer") for m in modes.values())):
+                return self.leader()
+            time.sleep(0.05)
+        raise AssertionError("no leader within %.0fs: %s\n%s" % (
+            timeout, {i: self.mode(i) for i in self.live()},
+            "\n".join("--- %d ---\n%s" % (i, self[i].log()[-1500:]) for i in self.live())))
+
+    def hosts(self, ids=None):
+        return ",".join(self[i].hosts() for i in (ids or range(1, self.n + 1)))
+
+    def stop(self):
+        for t in self.servers:
+            try:
+                t.stop()
+            except RuntimeError:
+                t.kill()
+
+    def cleanup(self):
+        try:
+            for t in self.servers:
+                t.cleanup()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            self.cleanup()
+            raise
+
+    def __exit__(self, *exc):
+        if exc[0] is not None:
+            for i, t in enumerate(self.servers, 1):
+                sys.stderr.write("--- server %d log ---\n%s\n" % (i, t.log()))
+        try:
+            self.stop()
+        finally:
+            self.cleanup()
+        return False

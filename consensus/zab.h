@@ -1,0 +1,221 @@
+/* consensus/zab.h: the pure Zab core (the only consensus header).
+ *
+ * One struct zab is one server's replication state machine: fast leader
+ * election, discovery, synchronization and broadcast. It does no I/O and
+ * reads no clock: the host feeds it events (zab_on_*, zab_tick, zab_propose
+ * ...) with the current monotonic time, and drains the actions it produced
+ * (zab_next_action) in order. ternd's control thread is the real host; the
+ * seeded simulator in tests/sim/ is the other, which is how every line here
+ * runs under thousands of schedules with invariant checks.
+ *
+ * The host's duties, in the order actions come out:
+ *   SEND           deliver @msg to peer @peer over the election channel
+ *                  (@election) or the quorum channel. Channels are reliable
+ *                  and FIFO while up; a broken channel may lose messages and
+ *                  is reported with zab_on_peer_down (then _up when it is
+ *                  back). Election messages may also be lost, duplicated or
+ *                  reordered: the core tolerates it.
+ *   PERSIST_EPOCH  write acceptedEpoch/currentEpoch durably BEFORE executing
+ *                  the next action (ZooKeeper's files of the same names).
+ *   LOG_APPEND     append the txn to the log; later call zab_on_logged with
+ *                  the highest zxid that is durable (cumulative).
+ *   LOG_TRUNCATE   drop every logged txn above @zxid (and any state derived
+ *                  from them: the host reloads its store if it had applied
+ *                  past @zxid), before the next action.
+ *   SNAP_SEND      (leader) answer with zab_snap_send(): a snapshot of the
+ *                  host's applied state, whose zxid is the last COMMIT the
+ *                  host executed. Synchronous: before the next zab call.
+ *   SNAP_INSTALL   (learner) replace the whole state with the snapshot at
+ *                  @zxid and drop logged txns above @zxid; durably.
+ *   COMMIT         apply the txn (zxids strictly increase across COMMITs).
+ *   REQUEST        (leader) a learner forwarded host bytes (a client write,
+ *                  session touches...): the host preps and zab_propose()s.
+ *   SYNC_DONE      a zab_sync() completed: every txn the leader had proposed
+ *                  when it saw the sync has been COMMITted here.
+ *   STATE          role/leader/epoch changed, or @serving flipped. Serving
+ *                  means clients may be answered: a leader with a synced
+ *                  quorum, or a learner after UPTODATE. When serving drops,
+ *                  the host fails its pending requests (connection loss).
+ *
+ * Pointers inside an action stay valid until the next call into the core.
+ *
+ * Protocol summary (docs/FORMATS.md has the message layouts):
+ *   LOOKING: votes (epoch, last zxid, id), the larger wins; each vote carries
+ *     the sender's round and state. A vote reaching a quorum of voters is
+ *     kept for finalize_wait_ms without a better one, then decided. Servers
+ *     that are FOLLOWING/LEADING answer a LOOKING server with their leader,
+ *     so a joiner follows a running leader without a new election.
+ *   Discovery: learners send FOLLOWERINFO(acceptedEpoch, last zxid); the
+ *     leader waits for a voter quorum, takes max(acceptedEpoch)+1, sends
+ *     LEADERINFO; learners persist acceptedEpoch and ACKEPOCH.
+ *   Sync: per learner, DIFF (txns it lacks from the leader's history), TRUNC
+ *     then DIFF (it holds a tail the leader does not), or SNAP (too far
+ *     behind the history), then NEWLEADER; the learner logs, persists
+ *     currentEpoch, and ACKs; at a voter quorum of NEWLEADER acks the leader
+ *     sends UPTODATE (with its commit point) and serves. Late joiners are
+ *     synced the same way while broadcast runs.
+ *   Broadcast: zab_propose() batches txns until zab_flush(); one PROPOSAL per
+ *     batch to each synced follower, INFORM (txns already committed) to
+ *     observers; ACKs are cumulative (durable through zxid); a txn commits
+ *     when a voter quorum (the leader's own durable log included) has it;
+ *     COMMIT is cumulative too.
+ *   Liveness: the leader PINGs every tick; a learner that hears nothing from
+ *     its leader for syncLimit ticks (initLimit while syncing) goes LOOKING; a
+ *     leader that loses a voter quorum for syncLimit ticks goes LOOKING.
+ *   Epoch roll-over: when the counter would pass zab_cfg.zxid_counter_max the
+ *     leader stops proposing and steps down, so a new epoch starts.
+ */
+#ifndef ZAB_H
+#define ZAB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store-t.h"
+
+#define ZAB_MEMBERS_MAX 32u           /* voters + observers */
+#define ZAB_MSG_MAX (64u << 20)       /* largest message other than SNAP */
+#define ZAB_SNAP_MAX (1u << 30)       /* largest snapshot message */
+
+enum zab_role { ZAB_LOOKING, ZAB_FOLLOWING, ZAB_LEADING, ZAB_OBSERVING };
+
+struct zab_member {
+	uint32_t id;                  /* server.N: 1..255 in ZooKeeper, any non-zero here */
+	bool observer;
+};
+
+struct zab_cfg {
+	uint32_t my_id;
+	uint32_t member_count;
+	struct zab_member members[ZAB_MEMBERS_MAX]; /* includes my_id */
+	uint32_t tick_ms;             /* tickTime */
+	uint32_t init_limit;          /* ticks a learner may take to sync */
+	uint32_t sync_limit;          /* ticks of silence before a peer is dropped */
+	uint32_t finalize_wait_ms;    /* election: hold a quorum vote this long (200) */
+	uint32_t batch_txns_max;      /* txns per PROPOSAL (0: 1024) */
+	uint32_t batch_bytes_max;     /* bytes per PROPOSAL (0: 1 MiB) */
+	uint32_t inflight_max;        /* proposed, uncommitted txns (0: 65536) */
+	uint32_t history_max;         /* committed txns kept for DIFF (0: 100000) */
+	uint64_t history_bytes_max;   /* and their bytes (0: 256 MiB) */
+	uint32_t zxid_counter_max;    /* roll the epoch before the counter passes it (0: 0xfffffff0) */
+};
+
+/* What the host recovered from disk before zab_create. */
+struct zab_durable {
+	uint32_t accepted_epoch;
+	uint32_t current_epoch;
+	tn_zxid last_logged;          /* last txn in the log */
+	tn_zxid last_applied;         /* last txn in the host's state (recovery applies the whole log) */
+};
+
+enum zab_act_kind {
+	ZAB_ACT_SEND = 1,
+	ZAB_ACT_PERSIST_EPOCH,
+	ZAB_ACT_LOG_APPEND,
+	ZAB_ACT_LOG_TRUNCATE,
+	ZAB_ACT_SNAP_SEND,
+	ZAB_ACT_SNAP_INSTALL,
+	ZAB_ACT_COMMIT,
+	ZAB_ACT_REQUEST,
+	ZAB_ACT_SYNC_DONE,
+	ZAB_ACT_STATE,
+};
+
+struct zab_act {
+	enum zab_act_kind kind;
+	uint32_t peer;                /* SEND: to; SNAP_SEND: for; REQUEST: from */
+	bool election;                /* SEND: the election channel */
+	tn_zxid zxid;                 /* LOG_APPEND, LOG_TRUNCATE, SNAP_INSTALL, COMMIT */
+	const uint8_t *data;          /* SEND: message; LOG_APPEND/COMMIT: txn; SNAP_INSTALL; REQUEST */
+	size_t len;
+	uint64_t tag;                 /* SYNC_DONE */
+	uint32_t accepted_epoch, current_epoch; /* PERSIST_EPOCH */
+	/* STATE */
+	enum zab_role role;
+	uint32_t leader;              /* 0 = none known */
+	uint32_t epoch;
+	bool serving;
+};
+
+struct zab_info {
+	enum zab_role role;
+	uint32_t leader;
+	bool serving;
+	uint32_t accepted_epoch, current_epoch;
+	tn_zxid last_logged;          /* appended (durable or not) */
+	tn_zxid last_durable;         /* reported by zab_on_logged */
+	tn_zxid last_committed;       /* highest COMMIT action emitted */
+	tn_zxid last_proposed;        /* leader */
+	uint32_t round;               /* election round (logical clock) */
+	uint32_t synced_learners;     /* leader: learners in broadcast */
+	uint32_t inflight;            /* leader: proposed, uncommitted */
+	uint64_t proposals, batches, commits, elections; /* counters */
+	uint64_t dropped;             /* malformed or unexpected messages */
+};
+
+struct zab;
+
+/* Validate @cfg (my_id a member, ids unique and non-zero, at least one voter)
+ * and allocate. Starts LOOKING at the first zab_tick. Return 0, -EINVAL, -ENOMEM. */
+int zab_create(struct zab **out, const struct zab_cfg *cfg, const struct zab_durable *d,
+	       uint64_t now_ms);
+void zab_destroy(struct zab *z);
+
+/* Optional, before the first tick: the log tail the host recovered (in zxid
+ * order, all <= d->last_logged), so DIFF can serve learners after a restart
+ * instead of SNAP. Copied. Return 0, -ENOMEM, -EINVAL (out of order). */
+int zab_history_load(struct zab *z, tn_zxid zxid, const void *txn, size_t len);
+
+/* ---- events ---- */
+
+/* Timers: election retries and finalize wait, pings, liveness. */
+void zab_tick(struct zab *z, uint64_t now_ms);
+/* A whole message from @peer (either channel). Malformed or unexpected
+ * messages are dropped and counted, never trusted. Return 0 or -EBADMSG. */
+int zab_on_message(struct zab *z, uint32_t peer, const void *msg, size_t len, uint64_t now_ms);
+/* The quorum channel to @peer came up / broke. */
+void zab_on_peer_up(struct zab *z, uint32_t peer, uint64_t now_ms);
+void zab_on_peer_down(struct zab *z, uint32_t peer, uint64_t now_ms);
+/* Every LOG_APPEND up to @zxid is durable. @err < 0: the log failed; the
+ * server stops (role LOOKING, never serving again in this process). */
+void zab_on_logged(struct zab *z, tn_zxid zxid, int err, uint64_t now_ms);
+/* Answer to SNAP_SEND: @snap is the host's state at @zxid. Copied. */
+int zab_snap_send(struct zab *z, uint32_t peer, tn_zxid zxid, const void *snap, size_t len);
+
+/* ---- the host's requests ---- */
+
+/* Leader, serving: the zxid the next zab_propose must carry (the host preps
+ * the txn with it). 0 if not leading/serving, the window is full, or the
+ * epoch must roll. */
+tn_zxid zab_next_zxid(const struct zab *z);
+/* Leader: propose the txn @txn (encoded by the host, zxid == zab_next_zxid()).
+ * Copied. Return 0, -EAGAIN (window full), -EPERM (not a serving leader),
+ * -EINVAL (wrong zxid), -ENOMEM. */
+int zab_propose(struct zab *z, tn_zxid zxid, const void *txn, size_t len);
+/* Send what zab_propose batched (call once per host loop turn). */
+void zab_flush(struct zab *z, uint64_t now_ms);
+/* Learner, serving: forward host bytes to the leader (REQUEST there).
+ * Return 0, -EPERM (no leader to forward to), -EMSGSIZE. */
+int zab_forward(struct zab *z, const void *req, size_t len);
+/* A sync barrier: SYNC_DONE(@tag) once every txn the leader had proposed
+ * when it saw the barrier is committed here. On the leader it is local.
+ * Return 0, -EPERM. */
+int zab_sync(struct zab *z, uint64_t tag);
+
+/* ---- output ---- */
+
+/* Pop the next action into @out. Return false when there are none. */
+bool zab_next_action(struct zab *z, struct zab_act *out);
+void zab_info(const struct zab *z, struct zab_info *out);
+const char *zab_role_name(enum zab_role r);
+
+/* ---- message codec (consensus/zab_msg.c; fuzzed) ---- */
+
+/* Check that @msg is one well-formed message of any kind. Return its kind
+ * (> 0) or -EBADMSG. Never reads past @len. */
+int zab_msg_check(const void *msg, size_t len);
+/* True for election-channel kinds. */
+bool zab_msg_is_election(const void *msg, size_t len);
+
+#endif

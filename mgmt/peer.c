@@ -1,0 +1,531 @@
+/* mgmt/peer.c: the kernel TCP channels between the servers of an ensemble.
+ *
+ * Each pair of servers keeps two TCP connections: one to the election port
+ * (votes) and one to the quorum port (Zab). The server with the lower id
+ * dials, the higher one accepts; a dialer sends a 16-byte hello first
+ * ("TERNPEER", its id, the channel), so the acceptor knows who called. A new
+ * connection from a peer replaces the old one (the peer restarted), which the
+ * owner hears as down then up. Messages are framed as a 4-byte big-endian
+ * length and the bytes; a channel delivers them whole, in order, until it
+ * breaks. Nothing here blocks: sockets are non-blocking and the control
+ * thread polls them (peer_net_pollfds / peer_net_run) with its eventfd.
+ *
+ * Limits: a frame over PEER_FRAME_MAX (election: PEER_VOTE_FRAME_MAX) or a
+ * queue over PEER_OUT_MAX breaks the connection; an unknown hello is closed.
+ * Interoperating with Apache ZooKeeper's peers is not a goal (DESIGN.md).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/tn_assert.h"
+#include "common/tn_log.h"
+#include "common/tn_rd.h"
+#include "mgmt/mgmt.h"
+
+#define PEER_HELLO_LEN 16u
+#define PEER_FRAME_MAX ((1u << 30) + 4096u)  /* a snapshot message and its header */
+#define PEER_VOTE_FRAME_MAX (64u << 10)
+#define PEER_OUT_MAX (1ull << 31)            /* queued bytes before the link is cut */
+#define PEER_ACCEPT_MAX 64u                  /* accepted sockets still saying hello */
+#define PEER_RETRY_MS 100u                   /* redial a down link this often */
+#define PEER_READ_CHUNK (256u << 10)
+
+static const char hello_magic[8] = { 'T', 'E', 'R', 'N', 'P', 'E', 'E', 'R' };
+
+enum link_state { LINK_DOWN, LINK_CONNECTING, LINK_UP };
+
+struct buf {
+	uint8_t *p;
+	size_t head, tail, cap;
+};
+
+struct link {
+	uint32_t peer;
+	bool election;
+	bool dial;                 /* we connect (our id is lower) */
+	enum link_state state;
+	int fd;
+	uint64_t retry_ms;
+	struct buf in, out;
+	const struct cfg_server *srv;
+};
+
+struct pending {                   /* accepted, hello not read yet */
+	int fd;
+	bool election;
+	uint8_t hello[PEER_HELLO_LEN];
+	size_t got;
+	uint64_t since_ms;
+};
+
+struct peer_net {
+	uint32_t my_id;
+	struct peer_cb cb;
+	int lfd[2];                /* [0] quorum, [1] election */
+	struct link *links;        /* 2 per peer: [2i] quorum, [2i+1] election */
+	unsigned link_count;
+	struct pending acc[PEER_ACCEPT_MAX];
+	unsigned acc_count;
+	uint64_t sent_bytes, recv_bytes, drops;
+};
+
+/* ---- buffers ---- */
+
+static size_t buf_len(const struct buf *b)
+{
+	return b->tail - b->head;
+}
+
+/* Room for @n more bytes at the tail. */
+static int buf_reserve(struct buf *b, size_t n)
+{
+	if (b->head == b->tail)
+		b->head = b->tail = 0;
+	if (b->cap - b->tail >= n)
+		return 0;
+	if (b->head > 0) {
+		memmove(b->p, b->p + b->head, buf_len(b));
+		b->tail -= b->head;
+		b->head = 0;
+		if (b->cap - b->tail >= n)
+			return 0;
+	}
+	size_t cap = b->cap ? b->cap : 65536;
+	while (cap - b->tail < n)
+		cap *= 2;
+	uint8_t *p = realloc(b->p, cap);
+	if (!p)
+		return -ENOMEM;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+static void buf_free(struct buf *b)
+{
+	free(b->p);
+	*b = (struct buf){ 0 };
+}
+
+/* ---- sockets ---- */
+
+static int resolve(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai;
+	char sport[8];
+
+	snprintf(sport, sizeof sport, "%u", port);
+	if (getaddrinfo(host, sport, &hints, &ai) != 0 || !ai)
+		return -EHOSTUNREACH;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*sl = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+static void sock_tune(int fd)
+{
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+}
+
+static int listen_on(const char *host, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int one = 1, fd, rc;
+
+	if ((rc = resolve(host, port, &ss, &sl)) < 0)
+		return rc;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/* ---- links ---- */
+
+static void link_close(struct peer_net *pn, struct link *l, const char *why)
+{
+	bool was_up = l->state == LINK_UP;
+
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	l->state = LINK_DOWN;
+	buf_free(&l->in);
+	buf_free(&l->out);
+	if (was_up) {
+		TN_INFO("peer", "%s link to server %u down: %s", l->election ? "election" : "quorum",
+			l->peer, why);
+		pn->cb.on_down(pn->cb.arg, l->peer, l->election);
+	}
+}
+
+static void link_up(struct peer_net *pn, struct link *l)
+{
+	l->state = LINK_UP;
+	TN_INFO("peer", "%s link to server %u up", l->election ? "election" : "quorum", l->peer);
+	pn->cb.on_up(pn->cb.arg, l->peer, l->election);
+}
+
+static int queue_frame(struct link *l, const void *msg, size_t len)
+{
+	if (buf_len(&l->out) + len + 4 > PEER_OUT_MAX)
+		return -ENOBUFS;
+	if (buf_reserve(&l->out, len + 4) < 0)
+		return -ENOMEM;
+	tn_store_be32(l->out.p + l->out.tail, (uint32_t)len);
+	memcpy(l->out.p + l->out.tail + 4, msg, len);
+	l->out.tail += len + 4;
+	return 0;
+}
+
+static void link_flush(struct peer_net *pn, struct link *l)
+{
+	while (l->state == LINK_UP && buf_len(&l->out)) {
+		ssize_t n = send(l->fd, l->out.p + l->out.head, buf_len(&l->out), MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			link_close(pn, l, strerror(errno));
+			return;
+		}
+		l->out.head += (size_t)n;
+		pn->sent_bytes += (uint64_t)n;
+	}
+}
+
+static void link_dial(struct peer_net *pn, struct link *l, uint64_t now)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	uint8_t hello[PEER_HELLO_LEN] = { 0 };
+	uint16_t port = l->election ? l->srv->election_port : l->srv->quorum_port;
+	int fd;
+
+	l->retry_ms = now + PEER_RETRY_MS;
+	if (resolve(l->srv->host, port, &ss, &sl) < 0)
+		return;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	sock_tune(fd);
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
+		close(fd);
+		return;
+	}
+	l->fd = fd;
+	l->state = LINK_CONNECTING;
+	memcpy(hello, hello_magic, sizeof hello_magic);
+	tn_store_be32(hello + 8, pn->my_id);
+	hello[12] = l->election;
+	/* the hello goes out unframed ahead of everything queued later */
+	if (buf_reserve(&l->out, sizeof hello) == 0) {
+		memcpy(l->out.p + l->out.tail, hello, sizeof hello);
+		l->out.tail += sizeof hello;
+	}
+}
+
+/* Deliver every whole frame in @l's input. */
+static void link_deliver(struct peer_net *pn, struct link *l)
+{
+	uint32_t max = l->election ? PEER_VOTE_FRAME_MAX : PEER_FRAME_MAX;
+
+	while (l->state == LINK_UP && buf_len(&l->in) >= 4) {
+		uint32_t len = tn_load_be32(l->in.p + l->in.head);
+		if (len > max) {
+			link_close(pn, l, "oversized frame");
+			return;
+		}
+		if (buf_len(&l->in) < 4 + (size_t)len)
+			return;
+		const uint8_t *msg = l->in.p + l->in.head + 4;
+		l->in.head += 4 + (size_t)len;
+		pn->cb.on_msg(pn->cb.arg, l->peer, l->election, msg, len);
+	}
+}
+
+static void link_read(struct peer_net *pn, struct link *l)
+{
+	for (unsigned turns = 0; turns < 64 && l->state == LINK_UP; turns++) {
+		if (buf_reserve(&l->in, PEER_READ_CHUNK) < 0) {
+			link_close(pn, l, "out of memory");
+			return;
+		}
+		ssize_t n = recv(l->fd, l->in.p + l->in.tail, l->in.cap - l->in.tail, 0);
+		if (n == 0) {
+			link_close(pn, l, "closed by peer");
+			return;
+		}
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				link_close(pn, l, strerror(errno));
+			return;
+		}
+		l->in.tail += (size_t)n;
+		pn->recv_bytes += (uint64_t)n;
+		link_deliver(pn, l);
+	}
+}
+
+static struct link *link_of(struct peer_net *pn, uint32_t peer, bool election)
+{
+	for (unsigned i = 0; i < pn->link_count; i++)
+		if (pn->links[i].peer == peer && pn->links[i].election == election)
+			return &pn->links[i];
+	return NULL;
+}
+
+/* An accepted socket said hello: it becomes the link to that peer. */
+static void adopt(struct peer_net *pn, struct pending *a)
+{
+	uint32_t id = tn_load_be32(a->hello + 8);
+	bool election = a->hello[12] != 0;
+	struct link *l = link_of(pn, id, election);
+
+	if (memcmp(a->hello, hello_magic, sizeof hello_magic) || !l || election != a->election ||
+	    l->dial) {
+		TN_WARN("peer", "closing a connection with a bad hello (id %u)", id);
+		close(a->fd);
+		pn->drops++;
+		return;
+	}
+	if (l->state != LINK_DOWN)
+		link_close(pn, l, "replaced by a new connection");
+	sock_tune(a->fd);
+	l->fd = a->fd;
+	link_up(pn, l);
+}
+
+static void accept_all(struct peer_net *pn, int lfd, bool election, uint64_t now)
+{
+	for (unsigned i = 0; i < 64; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		if (pn->acc_count == PEER_ACCEPT_MAX) {
+			close(fd);
+			pn->drops++;
+			continue;
+		}
+		pn->acc[pn->acc_count++] = (struct pending){ .fd = fd, .election = election,
+							      .since_ms = now };
+	}
+}
+
+static void pending_read(struct peer_net *pn, unsigned i, uint64_t now)
+{
+	struct pending *a = &pn->acc[i];
+	ssize_t n = recv(a->fd, a->hello + a->got, sizeof a->hello - a->got, 0);
+
+	if (n > 0)
+		a->got += (size_t)n;
+	if (a->got == sizeof a->hello) {
+		struct pending done = *a;
+		pn->acc[i] = pn->acc[--pn->acc_count];
+		adopt(pn, &done);
+		return;
+	}
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || now - a->since_ms > 5000) {
+		close(a->fd);
+		pn->acc[i] = pn->acc[--pn->acc_count];
+	}
+}
+
+/* ---- the interface ---- */
+
+int peer_net_create(struct peer_net **out, const struct cfg *cfg, const struct peer_cb *cb)
+{
+	struct peer_net *pn = calloc(1, sizeof *pn);
+	const struct cfg_server *me = cfg_server_find(cfg, cfg->server_id);
+	int rc;
+
+	if (!pn)
+		return -ENOMEM;
+	if (!me) {
+		free(pn);
+		return -EINVAL;
+	}
+	pn->my_id = (uint32_t)cfg->server_id;
+	pn->cb = *cb;
+	pn->lfd[0] = pn->lfd[1] = -1;
+	pn->links = calloc(2u * cfg->server_count, sizeof *pn->links);
+	if (!pn->links) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (unsigned i = 0; i < cfg->server_count; i++) {
+		const struct cfg_server *s = &cfg->servers[i];
+		if (s->id == cfg->server_id)
+			continue;
+		for (int e = 0; e < 2; e++) {
+			struct link *l = &pn->links[pn->link_count++];
+			l->peer = (uint32_t)s->id;
+			l->election = e;
+			l->dial = pn->my_id < l->peer;
+			l->fd = -1;
+			l->srv = s;
+		}
+	}
+	if ((rc = listen_on(me->host, me->quorum_port)) < 0) {
+		TN_ERROR("peer", "cannot listen on %s:%u (quorum port): %s", me->host,
+			 me->quorum_port, strerror(-rc));
+		goto fail;
+	}
+	pn->lfd[0] = rc;
+	if ((rc = listen_on(me->host, me->election_port)) < 0) {
+		TN_ERROR("peer", "cannot listen on %s:%u (election port): %s", me->host,
+			 me->election_port, strerror(-rc));
+		goto fail;
+	}
+	pn->lfd[1] = rc;
+	*out = pn;
+	return 0;
+fail:
+	peer_net_destroy(pn);
+	return rc;
+}
+
+void peer_net_destroy(struct peer_net *pn)
+{
+	if (!pn)
+		return;
+	for (unsigned i = 0; i < pn->link_count; i++) {
+		struct link *l = &pn->links[i];
+		if (l->fd >= 0)
+			close(l->fd);
+		buf_free(&l->in);
+		buf_free(&l->out);
+	}
+	for (unsigned i = 0; i < pn->acc_count; i++)
+		close(pn->acc[i].fd);
+	for (int i = 0; i < 2; i++)
+		if (pn->lfd[i] >= 0)
+			close(pn->lfd[i]);
+	free(pn->links);
+	free(pn);
+}
+
+unsigned peer_net_pollfds(struct peer_net *pn, struct pollfd *pfd, unsigned max, uint64_t now)
+{
+	unsigned n = 0;
+
+	for (int i = 0; i < 2 && n < max; i++)
+		pfd[n++] = (struct pollfd){ .fd = pn->lfd[i], .events = POLLIN };
+	for (unsigned i = 0; i < pn->acc_count && n < max; i++)
+		pfd[n++] = (struct pollfd){ .fd = pn->acc[i].fd, .events = POLLIN };
+	for (unsigned i = 0; i < pn->link_count && n < max; i++) {
+		struct link *l = &pn->links[i];
+		if (l->state == LINK_DOWN && l->dial && now >= l->retry_ms)
+			link_dial(pn, l, now);
+		if (l->state == LINK_DOWN)
+			continue;
+		short ev = l->state == LINK_CONNECTING ? POLLOUT : POLLIN;
+		if (l->state == LINK_UP && buf_len(&l->out))
+			ev |= POLLOUT;
+		pfd[n++] = (struct pollfd){ .fd = l->fd, .events = ev };
+	}
+	return n;
+}
+
+static struct link *link_by_fd(struct peer_net *pn, int fd)
+{
+	for (unsigned i = 0; i < pn->link_count; i++)
+		if (pn->links[i].fd == fd)
+			return &pn->links[i];
+	return NULL;
+}
+
+void peer_net_run(struct peer_net *pn, const struct pollfd *pfd, unsigned n, uint64_t now)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (!pfd[i].revents)
+			continue;
+		if (pfd[i].fd == pn->lfd[0] || pfd[i].fd == pn->lfd[1]) {
+			accept_all(pn, pfd[i].fd, pfd[i].fd == pn->lfd[1], now);
+			continue;
+		}
+		struct link *l = link_by_fd(pn, pfd[i].fd);
+		if (!l) {
+			for (unsigned a = 0; a < pn->acc_count; a++)
+				if (pn->acc[a].fd == pfd[i].fd) {
+					pending_read(pn, a, now);
+					break;
+				}
+			continue;
+		}
+		if (l->state == LINK_CONNECTING) {
+			int err = 0;
+			socklen_t el = sizeof err;
+			getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+			if (err || (pfd[i].revents & (POLLERR | POLLHUP))) {
+				close(l->fd);
+				l->fd = -1;
+				l->state = LINK_DOWN;
+				buf_free(&l->out);
+				continue;
+			}
+			link_up(pn, l);
+		}
+		if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+			link_read(pn, l);
+		link_flush(pn, l);
+	}
+	/* accepted sockets that were already readable before they were polled */
+	for (unsigned a = 0; a < pn->acc_count; a++)
+		if (now - pn->acc[a].since_ms > 5000)
+			pending_read(pn, a, now);
+}
+
+int peer_net_send(struct peer_net *pn, uint32_t peer, bool election, const void *msg, size_t len)
+{
+	struct link *l = link_of(pn, peer, election);
+	int rc;
+
+	if (!l || l->state != LINK_UP)
+		return -ENOTCONN;
+	if ((rc = queue_frame(l, msg, len)) < 0) {
+		link_close(pn, l, rc == -ENOBUFS ? "peer too slow (send queue full)" : "out of memory");
+		return rc;
+	}
+	link_flush(pn, l);
+	return 0;
+}
+
+void peer_net_flush(struct peer_net *pn)
+{
+	for (unsigned i = 0; i < pn->link_count; i++)
+		link_flush(pn, &pn->links[i]);
+}
+
+bool peer_net_is_up(struct peer_net *pn, uint32_t peer, bool election)
+{
+	struct link *l = link_of(pn, peer, election);
+	return l && l->state == LINK_UP;
+}
+
+void peer_net_stats(struct peer_net *pn, uint64_t *sent, uint64_t *recvd)
+{
+	*sent = pn->sent_bytes;
+	*recvd = pn->recv_bytes;
+}

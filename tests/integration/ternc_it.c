@@ -1,0 +1,508 @@
+/* tests/integration/ternc_it.c. Description: the ternc client library
+ * against a real ternd (started by test_client.py through ternlib.py).
+ *
+ *   ternc_it basic HOSTS       pipelining (1000 in flight), every op, watches
+ *                              (one-shot, persistent, recursive, removal), chroot,
+ *                              digest auth, TTL/container, multi, errors
+ *   ternc_it reconnect HOSTS   prints "RESTART", waits for a line on stdin while
+ *                              the driver restarts ternd on the same port and
+ *                              changes /rc/w and creates /rc/nx; then checks the
+ *                              session, its ephemeral and its watches survived
+ *   ternc_it expire HOSTS      stays away longer than the session timeout:
+ *                              EXPIRED reported to state_fn, watchers and calls
+ *   ternc_it failover HOSTS    HOSTS lists dead ports and one live one
+ *   ternc_it badserver HOSTS   the driver's fake server answers the handshake,
+ *                              then sends a malformed frame: CONNECTIONLOSS, no crash
+ *
+ * Each prints "ok NAME" lines; the first failed check prints "FAIL ..." and
+ * exits 1. Every wait is bounded.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tools/ternc.h"
+
+#define PIPELINE_N 1000
+#define WAIT_MS 10000
+
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);           \
+			exit(1);                                                                 \
+		}                                                                                \
+	} while (0)
+#define CHECK_RC(expr, want)                                                                     \
+	do {                                                                                     \
+		int rc_ = (expr);                                                                \
+		if (rc_ != (want)) {                                                             \
+			fprintf(stderr, "FAIL %s:%d: %s = %d %s, want %s\n", __FILE__, __LINE__,  \
+				#expr, rc_, ternc_strerror(rc_), ternc_strerror(want));           \
+			exit(1);                                                                 \
+		}                                                                                \
+	} while (0)
+
+static struct ternc_loop *loop;
+
+/* ---- recorders ---- */
+
+#define EVENTS_MAX 64
+struct events {
+	int n;
+	struct {
+		int type, state;
+		char path[256];
+	} v[EVENTS_MAX];
+};
+
+static void on_event(struct ternc *c, const struct ternc_event *ev, void *arg)
+{
+	struct events *e = arg;
+	(void)c;
+	if (e->n < EVENTS_MAX) {
+		e->v[e->n].type = ev->type;
+		e->v[e->n].state = ev->state;
+		snprintf(e->v[e->n].path, sizeof(e->v[e->n].path), "%s", ev->path);
+		e->n++;
+	}
+}
+
+struct states {
+	int n;
+	int v[32];
+};
+
+static void on_state(struct ternc *c, int state, void *arg)
+{
+	struct states *s = arg;
+	(void)c;
+	if (s->n < 32)
+		s->v[s->n++] = state;
+}
+
+/* Run the loop until @e has @n events (bounded). */
+static void wait_events(struct events *e, int n)
+{
+	for (int i = 0; i < WAIT_MS / 20 && e->n < n; i++)
+		ternc_loop_run(loop, 20);
+	if (e->n < n)
+		fprintf(stderr, "events: %d, want %d\n", e->n, n);
+	CHECK(e->n >= n);
+}
+
+static bool has_event(const struct events *e, int type, const char *path)
+{
+	for (int i = 0; i < e->n; i++)
+		if (e->v[i].type == type && strcmp(e->v[i].path, path) == 0)
+			return true;
+	return false;
+}
+
+static struct ternc *open_session(const char *hosts, int timeout_ms, struct states *st)
+{
+	struct ternc_cfg cfg = {.hosts = hosts, .session_timeout_ms = timeout_ms,
+				.state_fn = st ? on_state : NULL, .state_arg = st};
+	struct ternc *c = NULL;
+	CHECK_RC(ternc_open_sync(loop, &cfg, WAIT_MS, &c), ZK_OK);
+	CHECK(ternc_state(c) == TERNC_CONNECTED && ternc_session_id(c) != 0);
+	return c;
+}
+
+/* ---- basic: pipelining ---- */
+
+struct pipe_ctx {
+	int done, bad, next_expected;
+};
+
+static void pipe_create_cb(struct ternc *c, const struct ternc_result *r, void *arg)
+{
+	struct pipe_ctx *p = arg;
+	(void)c;
+	char want[64];
+	snprintf(want, sizeof(want), "/pl/n%04d", p->done);
+	if (r->err != ZK_OK || !r->path || strcmp(r->path, want) != 0 || r->stat.czxid == 0)
+		p->bad++; /* also catches out-of-order completion */
+	p->done++;
+}
+
+static void pipe_get_cb(struct ternc *c, const struct ternc_result *r, void *arg)
+{
+	struct pipe_ctx *p = arg;
+	(void)c;
+	char want[64];
+	int len = snprintf(want, sizeof(want), "v%d", p->done);
+	if (r->err != ZK_OK || r->data_len != len || memcmp(r->data, want, (size_t)len) != 0)
+		p->bad++;
+	p->done++;
+}
+
+static void test_pipeline(struct ternc *c)
+{
+	CHECK_RC(ternc_create_sync(c, "/pl", NULL, -1, NULL, TERNC_PERSISTENT, 0, NULL), ZK_OK);
+	struct pipe_ctx p = {0};
+	for (int i = 0; i < PIPELINE_N; i++) {
+		char path[64], data[32];
+		snprintf(path, sizeof(path), "/pl/n%04d", i);
+		int len = snprintf(data, sizeof(data), "v%d", i);
+		CHECK_RC(ternc_create(c, path, data, len, NULL, TERNC_PERSISTENT, 0, pipe_create_cb,
+				      &p), ZK_OK);
+	}
+	for (int i = 0; i < 30000 && p.done < PIPELINE_N; i++)
+		ternc_loop_run(loop, 20);
+	CHECK(p.done == PIPELINE_N && p.bad == 0);
+	p = (struct pipe_ctx){0};
+	for (int i = 0; i < PIPELINE_N; i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "/pl/n%04d", i);
+		CHECK_RC(ternc_get(c, path, NULL, NULL, pipe_get_cb, &p), ZK_OK);
+	}
+	for (int i = 0; i < 30000 && p.done < PIPELINE_N; i++)
+		ternc_loop_run(loop, 20);
+	CHECK(p.done == PIPELINE_N && p.bad == 0);
+	int32_t n = 0;
+	CHECK_RC(ternc_children_count_sync(c, "/pl", &n), ZK_OK);
+	CHECK(n == PIPELINE_N);
+	struct ternc_result *r = NULL;
+	CHECK_RC(ternc_children_sync(c, "/pl", NULL, NULL, &r), ZK_OK);
+	CHECK(r->count == PIPELINE_N && r->stat.num_children == PIPELINE_N);
+	ternc_result_free(r);
+	printf("ok pipeline %d creates and %d gets in flight\n", PIPELINE_N, PIPELINE_N);
+}
+
+/* ---- basic: ops and errors ---- */
+
+static void test_ops(struct ternc *c)
+{
+	struct ternc_result *r = NULL;
+	struct zstat st;
+	CHECK_RC(ternc_create_sync(c, "/ops", "abc", 3, NULL, TERNC_PERSISTENT, 0, &r), ZK_OK);
+	CHECK(strcmp(r->path, "/ops") == 0 && r->stat.data_length == 3);
+	ternc_result_free(r);
+	CHECK_RC(ternc_create_sync(c, "/ops", NULL, 0, NULL, 0, 0, NULL), ZK_ENODEEXISTS);
+	CHECK_RC(ternc_create_sync(c, "/nope/x", NULL, 0, NULL, 0, 0, NULL), ZK_ENONODE);
+	CHECK_RC(ternc_create(c, "bad", NULL, 0, NULL, 0, 0, NULL, NULL), ZK_EBADARGUMENTS);
+	CHECK_RC(ternc_create(c, "/a//b", NULL, 0, NULL, 0, 0, NULL, NULL), ZK_EBADARGUMENTS);
+	CHECK_RC(ternc_get_sync(c, "/ops", NULL, NULL, &r), ZK_OK);
+	CHECK(r->data_len == 3 && memcmp(r->data, "abc", 3) == 0 && r->stat.version == 0);
+	ternc_result_free(r);
+	CHECK_RC(ternc_set_sync(c, "/ops", "xy", 2, 5, NULL), ZK_EBADVERSION);
+	CHECK_RC(ternc_set_sync(c, "/ops", "xy", 2, 0, &st), ZK_OK);
+	CHECK(st.version == 1 && st.data_length == 2);
+	CHECK_RC(ternc_exists_sync(c, "/ops", NULL, NULL, &st), ZK_OK);
+	CHECK(st.version == 1);
+	CHECK_RC(ternc_exists_sync(c, "/ops/none", NULL, NULL, NULL), ZK_ENONODE);
+	CHECK_RC(ternc_create_sync(c, "/ops/s-", NULL, -1, NULL, TERNC_EPHEMERAL_SEQUENTIAL, 0, &r),
+		 ZK_OK);
+	CHECK(strcmp(r->path, "/ops/s-0000000000") == 0 && r->stat.ephemeral_owner ==
+								   ternc_session_id(c));
+	ternc_result_free(r);
+	CHECK_RC(ternc_create_sync(c, "/ops/s-0000000000/x", NULL, 0, NULL, 0, 0, NULL),
+		 ZK_ENOCHILDRENFOREPHEMERALS);
+	CHECK_RC(ternc_delete_sync(c, "/ops", -1), ZK_ENOTEMPTY);
+	CHECK_RC(ternc_create_sync(c, "/ops/ttl", NULL, 0, NULL, TERNC_TTL, 60000, NULL), ZK_OK);
+	CHECK_RC(ternc_create_sync(c, "/ops/ctr", NULL, 0, NULL, TERNC_CONTAINER, 0, NULL), ZK_OK);
+	CHECK_RC(ternc_exists_sync(c, "/ops/ctr", NULL, NULL, &st), ZK_OK);
+	CHECK((uint64_t)st.ephemeral_owner == 0 || (uint64_t)st.ephemeral_owner ==
+							     0x8000000000000000ull);
+	CHECK_RC(ternc_sync_sync(c, "/ops"), ZK_OK);
+	CHECK_RC(ternc_get_acl_sync(c, "/ops", &r), ZK_OK);
+	CHECK(r->acl.count == 1 && strcmp(r->acl.v[0].id.scheme, "world") == 0 &&
+	      r->acl.v[0].perms == ZK_PERM_ALL);
+	ternc_result_free(r);
+	printf("ok ops and error codes\n");
+}
+
+static void test_multi(struct ternc *c)
+{
+	struct zk_op ops[3] = {
+		{.type = ZK_OP_CREATE, .path = "/mu", .data = (const uint8_t *)"1", .data_len = 1},
+		{.type = ZK_OP_CREATE, .path = "/mu/a", .data_len = -1},
+		{.type = ZK_OP_SETDATA, .path = "/mu", .data = (const uint8_t *)"2", .data_len = 1,
+		 .version = 0},
+	};
+	struct ternc_result *r = NULL;
+	CHECK_RC(ternc_multi_sync(c, ops, 3, &r), ZK_OK);
+	CHECK(r->multi_count == 3 && r->multi[0].err == 0 && strcmp(r->multi[1].path, "/mu/a") == 0);
+	CHECK(r->multi[2].stat.version == 1);
+	ternc_result_free(r);
+	struct zk_op bad[2] = {
+		{.type = ZK_OP_CHECK, .path = "/mu", .version = 7, .data_len = -1},
+		{.type = ZK_OP_DELETE, .path = "/mu/a", .version = -1, .data_len = -1},
+	};
+	CHECK_RC(ternc_multi_sync(c, bad, 2, &r), ZK_EBADVERSION);
+	ternc_result_free(r);
+	CHECK_RC(ternc_exists_sync(c, "/mu/a", NULL, NULL, NULL), ZK_OK); /* nothing applied */
+	printf("ok multi\n");
+}
+
+static void test_watches(struct ternc *c, struct ternc *other)
+{
+	struct events e = {0}, pe = {0}, re = {0};
+	CHECK_RC(ternc_create_sync(c, "/wt", "0", 1, NULL, 0, 0, NULL), ZK_OK);
+	CHECK_RC(ternc_exists_sync(c, "/wt/nx", on_event, &e, NULL), ZK_ENONODE);
+	struct ternc_result *r = NULL;
+	CHECK_RC(ternc_get_sync(c, "/wt", on_event, &e, &r), ZK_OK);
+	ternc_result_free(r);
+	CHECK_RC(ternc_children_sync(c, "/wt", on_event, &e, &r), ZK_OK);
+	ternc_result_free(r);
+	CHECK_RC(ternc_add_watch_sync(c, "/wt", false, on_event, &pe), ZK_OK);
+	CHECK_RC(ternc_add_watch_sync(c, "/wt", true, on_event, &re), ZK_OK);
+	CHECK_RC(ternc_create_sync(other, "/wt/nx", NULL, 0, NULL, 0, 0, NULL), ZK_OK);
+	wait_events(&e, 2); /* exists: created; child: children changed */
+	CHECK(has_event(&e, ZK_EVENT_CREATED, "/wt/nx"));
+	CHECK(has_event(&e, ZK_EVENT_CHILDREN_CHANGED, "/wt"));
+	CHECK_RC(ternc_set_sync(other, "/wt", "1", 1, -1, NULL), ZK_OK);
+	wait_events(&e, 3);
+	CHECK(has_event(&e, ZK_EVENT_DATA_CHANGED, "/wt"));
+	wait_events(&re, 2); /* recursive: /wt/nx created, /wt changed */
+	CHECK(has_event(&re, ZK_EVENT_CREATED, "/wt/nx"));
+	CHECK(has_event(&pe, ZK_EVENT_DATA_CHANGED, "/wt"));
+	CHECK(has_event(&pe, ZK_EVENT_CHILDREN_CHANGED, "/wt"));
+	/* one-shot watchers are gone; persistent ones stay */
+	CHECK_RC(ternc_set_sync(other, "/wt", "2", 1, -1, NULL), ZK_OK);
+	wait_events(&re, 3);
+	CHECK_RC(ternc_sync_sync(c, "/wt"), ZK_OK);
+	CHECK(e.n == 3);
+	CHECK_RC(ternc_remove_watches_sync(c, "/wt", ZK_WATCHER_PERSISTENT_RECURSIVE), ZK_OK);
+	CHECK_RC(ternc_remove_watches_sync(c, "/wt", ZK_WATCHER_PERSISTENT), ZK_OK);
+	CHECK_RC(ternc_remove_watches_sync(c, "/wt", ZK_WATCHER_PERSISTENT), ZK_ENOWATCHER);
+	int re_n = re.n, pe_n = pe.n;
+	CHECK_RC(ternc_set_sync(other, "/wt", "3", 1, -1, NULL), ZK_OK);
+	CHECK_RC(ternc_sync_sync(c, "/wt"), ZK_OK);
+	ternc_loop_run(loop, 100);
+	CHECK(re.n == re_n && pe.n == pe_n);
+	printf("ok watches: one-shot data/exists/child, persistent, recursive, removeWatches\n");
+}
+
+static void test_chroot(const char *hosts, struct ternc *root)
+{
+	char h[512];
+	snprintf(h, sizeof(h), "%s/app", hosts);
+	CHECK_RC(ternc_create_sync(root, "/app", NULL, 0, NULL, 0, 0, NULL), ZK_OK);
+	struct ternc *c = open_session(h, WAIT_MS, NULL);
+	struct ternc_result *r = NULL;
+	CHECK_RC(ternc_create_sync(c, "/q-", "d", 1, NULL, TERNC_SEQUENTIAL, 0, &r), ZK_OK);
+	CHECK(strcmp(r->path, "/q-0000000000") == 0);
+	ternc_result_free(r);
+	CHECK_RC(ternc_exists_sync(root, "/app/q-0000000000", NULL, NULL, NULL), ZK_OK);
+	CHECK_RC(ternc_children_sync(c, "/", NULL, NULL, &r), ZK_OK);
+	CHECK(r->count == 1 && strcmp(r->names[0], "q-0000000000") == 0);
+	ternc_result_free(r);
+	struct events e = {0};
+	CHECK_RC(ternc_get_sync(c, "/q-0000000000", on_event, &e, NULL), ZK_OK);
+	CHECK_RC(ternc_set_sync(root, "/app/q-0000000000", "e", 1, -1, NULL), ZK_OK);
+	wait_events(&e, 1);
+	CHECK(e.v[0].type == ZK_EVENT_DATA_CHANGED && strcmp(e.v[0].path, "/q-0000000000") == 0);
+	struct zk_op ops[1] = {{.type = ZK_OP_CREATE, .path = "/m", .data_len = -1}};
+	CHECK_RC(ternc_multi_sync(c, ops, 1, &r), ZK_OK);
+	CHECK(strcmp(r->multi[0].path, "/m") == 0);
+	ternc_result_free(r);
+	CHECK_RC(ternc_exists_sync(root, "/app/m", NULL, NULL, NULL), ZK_OK);
+	ternc_close(c);
+	printf("ok chroot: paths prefixed out, stripped in (create, children, events, multi)\n");
+}
+
+static void test_auth(const char *hosts, struct ternc *anon)
+{
+	struct ternc *c = open_session(hosts, WAIT_MS, NULL);
+	CHECK_RC(ternc_add_auth_sync(c, "digest", "alice:secret", 12), ZK_OK);
+	CHECK_RC(ternc_create_sync(c, "/sec", "s", 1, &TERNC_CREATOR_ACL, 0, 0, NULL), ZK_OK);
+	struct ternc_result *r = NULL;
+	CHECK_RC(ternc_get_acl_sync(c, "/sec", &r), ZK_OK);
+	char id[128];
+	CHECK_RC(ternc_digest_id("alice:secret", id, sizeof(id)), ZK_OK);
+	CHECK(r->acl.count == 1 && strcmp(r->acl.v[0].id.scheme, "digest") == 0 &&
+	      strcmp(r->acl.v[0].id.id, id) == 0);
+	ternc_result_free(r);
+	CHECK_RC(ternc_get_sync(anon, "/sec", NULL, NULL, NULL), ZK_ENOAUTH);
+	CHECK_RC(ternc_get_sync(c, "/sec", NULL, NULL, NULL), ZK_OK);
+	CHECK_RC(ternc_whoami_sync(c, &r), ZK_OK);
+	bool found = false;
+	for (int32_t i = 0; i < r->count; i++)
+		found |= strncmp(r->names[i], "digest:alice", 12) == 0;
+	ternc_result_free(r);
+	/* an ACL in zkCli's syntax */
+	struct zk_acl_list acl;
+	char text[200];
+	snprintf(text, sizeof(text), "world:anyone:r,digest:%s:cdrwa", id);
+	CHECK_RC(ternc_acl_parse(text, &acl), ZK_OK);
+	CHECK(acl.count == 2 && acl.v[1].perms == ZK_PERM_ALL && strcmp(acl.v[1].id.id, id) == 0);
+	CHECK_RC(ternc_set_acl_sync(c, "/sec", &acl, -1), ZK_OK);
+	ternc_acl_free(&acl);
+	CHECK_RC(ternc_get_sync(anon, "/sec", NULL, NULL, NULL), ZK_OK);
+	CHECK_RC(ternc_set_sync(anon, "/sec", "x", 1, -1, NULL), ZK_ENOAUTH);
+	ternc_close(c);
+	printf("ok digest auth (whoami %s), creator ACL, setAcl from text\n",
+	       found ? "names alice" : "without alice");
+}
+
+static int cmd_basic(const char *hosts)
+{
+	struct ternc *c = open_session(hosts, WAIT_MS, NULL);
+	struct ternc *other = open_session(hosts, WAIT_MS, NULL);
+	test_pipeline(c);
+	test_ops(c);
+	test_multi(c);
+	test_watches(c, other);
+	test_chroot(hosts, c);
+	test_auth(hosts, other);
+	ternc_close(other);
+	ternc_close(c);
+	return 0;
+}
+
+/* ---- reconnect ---- */
+
+struct loss {
+	bool done;
+	int err;
+};
+
+static void loss_cb(struct ternc *c, const struct ternc_result *r, void *arg)
+{
+	struct loss *l = arg;
+	(void)c;
+	l->done = true;
+	l->err = r->err;
+}
+
+static int cmd_reconnect(const char *hosts)
+{
+	struct states st = {0};
+	struct events e = {0}, pe = {0};
+	struct ternc *c = open_session(hosts, 20000, &st);
+	int64_t sid = ternc_session_id(c);
+	CHECK_RC(ternc_create_sync(c, "/rc", NULL, 0, NULL, 0, 0, NULL), ZK_OK);
+	CHECK_RC(ternc_create_sync(c, "/rc/w", "0", 1, NULL, 0, 0, NULL), ZK_OK);
+	CHECK_RC(ternc_create_sync(c, "/rc/p", "0", 1, NULL, 0, 0, NULL), ZK_OK);
+	CHECK_RC(ternc_create_sync(c, "/rc/eph", NULL, 0, NULL, TERNC_EPHEMERAL, 0, NULL), ZK_OK);
+	CHECK_RC(ternc_get_sync(c, "/rc/w", on_event, &e, NULL), ZK_OK);
+	CHECK_RC(ternc_exists_sync(c, "/rc/nx", on_event, &e, NULL), ZK_ENONODE);
+	CHECK_RC(ternc_add_watch_sync(c, "/rc/p", false, on_event, &pe), ZK_OK);
+	printf("RESTART\n");
+	fflush(stdout);
+	char line[64];
+	CHECK(fgets(line, sizeof(line), stdin) != NULL);
+	/* queued now, sent on the dead connection at the next loop turn */
+	struct loss l = {0};
+	CHECK_RC(ternc_get(c, "/rc/w", NULL, NULL, loss_cb, &l), ZK_OK);
+	wait_events(&e, 2); /* fired by setWatches2 for the changes made while away */
+	CHECK(has_event(&e, ZK_EVENT_DATA_CHANGED, "/rc/w"));
+	CHECK(has_event(&e, ZK_EVENT_CREATED, "/rc/nx"));
+	CHECK(l.done && (l.err == ZK_ECONNECTIONLOSS || l.err == ZK_OK));
+	CHECK(ternc_state(c) == TERNC_CONNECTED && ternc_session_id(c) == sid);
+	CHECK(st.n >= 3 && st.v[st.n - 2] == TERNC_DISCONNECTED && st.v[st.n - 1] ==
+								   TERNC_CONNECTED);
+	struct zstat s;
+	CHECK_RC(ternc_exists_sync(c, "/rc/eph", NULL, NULL, &s), ZK_OK);
+	CHECK(s.ephemeral_owner == sid);
+	/* the persistent watch was re-armed: a change now still fires it */
+	struct ternc *other = open_session(hosts, WAIT_MS, NULL);
+	CHECK_RC(ternc_set_sync(other, "/rc/p", "1", 1, -1, NULL), ZK_OK);
+	wait_events(&pe, 1);
+	CHECK(has_event(&pe, ZK_EVENT_DATA_CHANGED, "/rc/p"));
+	ternc_close(other);
+	ternc_close(c);
+	printf("ok reconnect: same session %" PRIx64 ", ephemeral kept, in-flight call %s, "
+	       "watches fired via setWatches2 and re-armed\n",
+	       (uint64_t)sid, ternc_strerror(l.err));
+	return 0;
+}
+
+/* ---- expiry ---- */
+
+static int cmd_expire(const char *hosts)
+{
+	struct states st = {0};
+	struct events e = {0};
+	struct ternc *c = open_session(hosts, 4000, &st);
+	CHECK_RC(ternc_create_sync(c, "/ex", NULL, 0, NULL, TERNC_EPHEMERAL, 0, NULL), ZK_OK);
+	CHECK_RC(ternc_get_sync(c, "/ex", on_event, &e, NULL), ZK_OK);
+	int32_t t = ternc_session_timeout(c);
+	ternc_disconnect(c);
+	CHECK(ternc_state(c) == TERNC_DISCONNECTED);
+	usleep((useconds_t)(t + 4000) * 1000); /* away longer than the timeout (+ a tick) */
+	for (int i = 0; i < WAIT_MS / 20 && ternc_state(c) != TERNC_EXPIRED; i++)
+		ternc_loop_run(loop, 20);
+	CHECK(ternc_state(c) == TERNC_EXPIRED);
+	CHECK(st.v[st.n - 1] == TERNC_EXPIRED);
+	/* the data watcher was told, and calls now fail at once */
+	CHECK(e.n == 1 && e.v[0].type == ZK_EVENT_NONE && e.v[0].state == TERNC_EXPIRED);
+	CHECK_RC(ternc_get(c, "/ex", NULL, NULL, NULL, NULL), ZK_ESESSIONEXPIRED);
+	CHECK_RC(ternc_get_sync(c, "/ex", NULL, NULL, NULL), ZK_ESESSIONEXPIRED);
+	ternc_close(c);
+	struct ternc *c2 = open_session(hosts, WAIT_MS, NULL);
+	CHECK_RC(ternc_exists_sync(c2, "/ex", NULL, NULL, NULL), ZK_ENONODE);
+	ternc_close(c2);
+	printf("ok expiry: state EXPIRED (timeout %d ms), watcher told, calls refused, "
+	       "ephemeral gone\n", t);
+	return 0;
+}
+
+/* ---- failover ---- */
+
+static int cmd_failover(const char *hosts)
+{
+	for (int i = 0; i < 8; i++) {
+		struct ternc *c = open_session(hosts, WAIT_MS, NULL);
+		CHECK_RC(ternc_exists_sync(c, "/", NULL, NULL, NULL), ZK_OK);
+		printf("ok failover round %d: connected to %s\n", i, ternc_server(c));
+		ternc_close(c);
+	}
+	/* a call made before the handshake waits for the live host */
+	struct ternc_cfg cfg = {.hosts = hosts};
+	struct ternc *c = NULL;
+	CHECK(ternc_open(loop, &cfg, &c) == 0);
+	CHECK_RC(ternc_exists_sync(c, "/", NULL, NULL, NULL), ZK_OK);
+	ternc_close(c);
+	printf("ok failover: call queued while connecting\n");
+	return 0;
+}
+
+/* ---- bad server ---- */
+
+#define BAD_REPLIES 4 /* kinds of malformed reply test_client.py's fake server sends */
+
+static int cmd_badserver(const char *hosts)
+{
+	struct states st = {0};
+	struct ternc *c = open_session(hosts, WAIT_MS, &st);
+	for (int k = 0; k < BAD_REPLIES; k++) {
+		struct loss l = {0};
+		CHECK_RC(ternc_get(c, "/x", NULL, NULL, loss_cb, &l), ZK_OK);
+		for (int i = 0; i < WAIT_MS / 20 && !l.done; i++)
+			ternc_loop_run(loop, 20);
+		CHECK(l.done && l.err == ZK_ECONNECTIONLOSS);
+		printf("ok malformed reply %d: connection dropped, call got ConnectionLoss\n", k);
+	}
+	CHECK(st.n >= 2 && st.v[1] == TERNC_DISCONNECTED);
+	ternc_close(c);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: ternc_it basic|reconnect|expire|failover|badserver HOSTS\n");
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	CHECK(ternc_loop_new(&loop) == 0);
+	int rc = 2;
+	if (strcmp(argv[1], "basic") == 0)
+		rc = cmd_basic(argv[2]);
+	else if (strcmp(argv[1], "reconnect") == 0)
+		rc = cmd_reconnect(argv[2]);
+	else if (strcmp(argv[1], "expire") == 0)
+		rc = cmd_expire(argv[2]);
+	else if (strcmp(argv[1], "failover") == 0)
+		rc = cmd_failover(argv[2]);
+	else if (strcmp(argv[1], "badserver") == 0)
+		rc = cmd_badserver(argv[2]);
+	ternc_loop_free(loop);
+	return rc;
+}
