@@ -288,26 +288,32 @@ void zab_act_commit_to(struct zab *z, tn_zxid upto)
 		z->commits++;
 	}
 	z->last_committed = upto;
-	/* answered barriers now covered */
-	for (uint32_t k = 0; k < z->nsync;) {
-		struct zsync *s = &z->syncs[k];
-		if (s->zxid > upto) {
-			k++;
-			continue;
-		}
-		if (s->peer == 0) {
+	if (z->role != ZAB_LEADING)
+		zab_syncs_answer(z, 0);
+	zab_hist_trim(z);
+}
+
+/* Answer the barriers whose zxid is committed and whose PING round a voter
+ * quorum answered (@confirmed_seq; learners' barriers have seq 0). SYNCRESP
+ * goes after the COMMITs it covers: the caller sent those first. */
+void zab_syncs_answer(struct zab *z, uint64_t confirmed_seq)
+{
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < z->nsync; i++) {
+		const struct zsync *s = &z->syncs[i];
+		if (s->zxid > z->last_committed || s->seq > confirmed_seq) {
+			z->syncs[k++] = *s;
+		} else if (s->peer == 0) {
 			zab_act_simple(z, ZAB_ACT_SYNC_DONE, 0, 0, s->tag);
 		} else {
 			struct zab_msg m = { .kind = ZAB_M_SYNCRESP, .tag = s->tag, .zxid = s->zxid };
 			zab_send(z, s->peer, &m);
 		}
-		memmove(s, s + 1, (z->nsync - k - 1) * sizeof(*s));
-		z->nsync--;
 	}
-	zab_hist_trim(z);
+	z->nsync = k;
 }
 
-bool zab_sync_push(struct zab *z, uint32_t peer, uint64_t tag, tn_zxid zxid)
+bool zab_sync_push(struct zab *z, uint32_t peer, uint64_t tag, tn_zxid zxid, uint64_t seq)
 {
 	if (z->nsync >= ZAB_SYNC_PENDING_MAX)
 		return false;
@@ -316,7 +322,7 @@ bool zab_sync_push(struct zab *z, uint32_t peer, uint64_t tag, tn_zxid zxid)
 		if (!z->syncs)
 			return false;
 	}
-	z->syncs[z->nsync++] = (struct zsync){ peer, tag, zxid };
+	z->syncs[z->nsync++] = (struct zsync){ peer, tag, zxid, seq };
 	return true;
 }
 

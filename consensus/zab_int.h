@@ -99,7 +99,7 @@ struct learner {
 	bool observer;
 	uint32_t nonce, accepted_epoch, current_epoch;
 	tn_zxid last_logged, prev_last, acked, nl_zxid;
-	uint64_t heard_ms;
+	uint64_t heard_ms, pong_seq;
 };
 
 enum lphase { LP_NONE, LP_CONNECT, LP_SYNC, LP_SYNC_TXNS, LP_NL_PENDING, LP_WAIT_UPTODATE, LP_BROADCAST };
@@ -117,6 +117,7 @@ struct zsync {
 	uint32_t peer; /* 0: local */
 	uint64_t tag;
 	tn_zxid zxid;
+	uint64_t seq;  /* leader: PING round a voter quorum must answer first */
 };
 
 struct zab {
@@ -147,8 +148,9 @@ struct zab {
 
 	/* leader */
 	uint32_t new_epoch, prev_current_epoch;
+	uint32_t epoch_hint; /* highest acceptedEpoch a learner showed us */
 	bool epoch_decided, epoch_acked, established;
-	uint64_t lead_start_ms, quorum_lost_ms;
+	uint64_t lead_start_ms, quorum_lost_ms, ping_seq;
 	struct learner ln[ZAB_MEMBERS_MAX];
 
 	/* learner */
@@ -190,7 +192,8 @@ void zab_act_data(struct zab *z, enum zab_act_kind kind, uint32_t peer, tn_zxid 
 		  const void *data, size_t len);
 void zab_go_looking(struct zab *z);
 uint64_t zab_resend_ms(const struct zab *z);
-bool zab_sync_push(struct zab *z, uint32_t peer, uint64_t tag, tn_zxid zxid);
+bool zab_sync_push(struct zab *z, uint32_t peer, uint64_t tag, tn_zxid zxid, uint64_t seq);
+void zab_syncs_answer(struct zab *z, uint64_t confirmed_seq);
 void zab_sync_drop_peer(struct zab *z, uint32_t peer);
 
 /* history */

@@ -12,6 +12,8 @@
 
 #include "consensus/zab_int.h"
 
+static uint64_t confirmed_seq(const struct zab *z);
+
 static bool in_stream(const struct learner *l)
 {
 	return l->st == LN_SYNCING || l->st == LN_SYNCED;
@@ -136,6 +138,39 @@ static void advance_commit(struct zab *z, tn_zxid c)
 		}
 	}
 	zab_act_commit_to(z, c);
+	zab_syncs_answer(z, confirmed_seq(z));
+}
+
+/* PING every learner in the stream with a new round number. */
+static void send_pings(struct zab *z)
+{
+	struct zab_msg m = { .kind = ZAB_M_PING, .zxid = z->last_committed, .tag = ++z->ping_seq };
+	size_t off = zab_encode_arena(z, &m), len = z->arena_len - off;
+	for (uint32_t k = 0; k < z->cfg.member_count; k++)
+		if (k != z->my_idx && in_stream(&z->ln[k]))
+			zab_send_off(z, z->cfg.members[k].id, false, off, len);
+	z->resend_at = z->now_ms + z->cfg.tick_ms;
+}
+
+/* The highest PING round a voter quorum (us included) has answered: a
+ * barrier confirmed this way was not served by a deposed leader. */
+static uint64_t confirmed_seq(const struct zab *z)
+{
+	uint64_t v[ZAB_MEMBERS_MAX];
+	uint32_t n = 0;
+	v[n++] = z->ping_seq;
+	for (uint32_t k = 0; k < z->cfg.member_count; k++)
+		if (k != z->my_idx && !z->ln[k].observer && z->ln[k].st == LN_SYNCED)
+			v[n++] = z->ln[k].pong_seq;
+	if (n < z->quorum)
+		return 0;
+	for (uint32_t i = 1; i < n; i++)
+		for (uint32_t j = i; j > 0 && v[j] > v[j - 1]; j--) {
+			uint64_t t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	return v[z->quorum - 1];
 }
 
 static void send_uptodate(struct zab *z, uint32_t peer)
@@ -288,7 +323,7 @@ static void maybe_epoch_acked(struct zab *z)
 
 static void maybe_decide_epoch(struct zab *z)
 {
-	uint32_t e = z->accepted_epoch;
+	uint32_t e = TN_MAX(z->accepted_epoch, z->epoch_hint);
 	if (z->epoch_decided || count_voters(z, LN_INFO) < z->quorum)
 		return;
 	for (uint32_t k = 0; k < z->cfg.member_count; k++)
@@ -338,13 +373,20 @@ void zab_leader_on_logged(struct zab *z)
 	try_commit(z);
 }
 
+/* A barrier: answered once what we proposed by now is committed and a voter
+ * quorum answered a PING sent after it (we are still the leader). */
+static bool push_barrier(struct zab *z, uint32_t peer, uint64_t tag)
+{
+	if (!zab_sync_push(z, peer, tag, z->last_proposed, z->ping_seq + 1))
+		return false;
+	send_pings(z);
+	zab_syncs_answer(z, confirmed_seq(z));
+	return true;
+}
+
 int zab_leader_sync(struct zab *z, uint64_t tag)
 {
-	if (z->last_committed >= z->last_proposed) {
-		zab_act_simple(z, ZAB_ACT_SYNC_DONE, 0, 0, tag);
-		return 0;
-	}
-	return zab_sync_push(z, 0, tag, z->last_proposed) ? 0 : -EAGAIN;
+	return push_barrier(z, 0, tag) ? 0 : -EAGAIN;
 }
 
 void zab_leader_on_msg(struct zab *z, uint32_t peer, const struct zab_msg *m)
@@ -368,6 +410,12 @@ void zab_leader_on_msg(struct zab *z, uint32_t peer, const struct zab_msg *m)
 		if (l->st != LN_NONE && l->nonce == m->nonce) {
 			if (l->st == LN_WAIT_ACKEPOCH)
 				send_leaderinfo(z, (uint32_t)k); /* a resend crossed ours */
+			return;
+		}
+		if (z->epoch_decided && m->accepted_epoch > z->new_epoch) {
+			/* it promised a later epoch and would refuse ours: make one above it */
+			z->epoch_hint = TN_MAX(z->epoch_hint, m->accepted_epoch);
+			zab_go_looking(z);
 			return;
 		}
 		zab_sync_drop_peer(z, peer);
@@ -410,6 +458,11 @@ void zab_leader_on_msg(struct zab *z, uint32_t peer, const struct zab_msg *m)
 		try_commit(z);
 		return;
 	case ZAB_M_PONG:
+		if (m->tag > l->pong_seq && m->tag <= z->ping_seq) {
+			l->pong_seq = m->tag;
+			if (z->nsync)
+				zab_syncs_answer(z, confirmed_seq(z));
+		}
 		return;
 	case ZAB_M_REQUEST:
 		if (l->st != LN_SYNCED || !z->serving)
@@ -419,12 +472,8 @@ void zab_leader_on_msg(struct zab *z, uint32_t peer, const struct zab_msg *m)
 	case ZAB_M_SYNCREQ:
 		if (l->st != LN_SYNCED || !z->serving)
 			break;
-		if (z->last_committed >= z->last_proposed) {
-			struct zab_msg r = { .kind = ZAB_M_SYNCRESP, .tag = m->tag, .zxid = z->last_committed };
-			zab_send(z, peer, &r);
-		} else if (!zab_sync_push(z, peer, m->tag, z->last_proposed)) {
+		if (!push_barrier(z, peer, m->tag))
 			break;
-		}
 		return;
 	default:
 		break;
@@ -448,14 +497,8 @@ void zab_leader_tick(struct zab *z)
 			zab_sync_drop_peer(z, z->cfg.members[k].id);
 		}
 	}
-	if (z->now_ms >= z->resend_at) {
-		struct zab_msg m = { .kind = ZAB_M_PING, .zxid = z->last_committed };
-		size_t off = zab_encode_arena(z, &m), len = z->arena_len - off;
-		for (uint32_t k = 0; k < z->cfg.member_count; k++)
-			if (k != z->my_idx && in_stream(&z->ln[k]))
-				zab_send_off(z, z->cfg.members[k].id, false, off, len);
-		z->resend_at = z->now_ms + tick;
-	}
+	if (z->now_ms >= z->resend_at)
+		send_pings(z);
 	if (!z->established)
 		return;
 	if (count_voters(z, LN_SYNCED) < z->quorum) {

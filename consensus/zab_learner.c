@@ -200,7 +200,7 @@ void zab_learner_on_msg(struct zab *z, uint32_t peer, const struct zab_msg *m)
 		commit_upto(z);
 		return;
 	case ZAB_M_PING: {
-		struct zab_msg r = { .kind = ZAB_M_PONG, .zxid = z->last_durable };
+		struct zab_msg r = { .kind = ZAB_M_PONG, .zxid = z->last_durable, .tag = m->tag };
 		z->heard_ms = z->now_ms;
 		if (z->lphase >= LP_SYNC_TXNS) {
 			z->leader_commit = TN_MAX(z->leader_commit, m->zxid);
@@ -215,7 +215,7 @@ void zab_learner_on_msg(struct zab *z, uint32_t peer, const struct zab_msg *m)
 		z->heard_ms = z->now_ms;
 		if (z->last_committed >= m->zxid)
 			zab_act_simple(z, ZAB_ACT_SYNC_DONE, 0, 0, m->tag);
-		else if (!zab_sync_push(z, 0, m->tag, m->zxid))
+		else if (!zab_sync_push(z, 0, m->tag, m->zxid, 0))
 			break;
 		return;
 	default:

@@ -23,9 +23,9 @@ static uint32_t kind_fields(uint8_t kind)
 	case ZAB_M_TRUNC:
 	case ZAB_M_UPTODATE:
 	case ZAB_M_ACK:
-	case ZAB_M_COMMIT:
+	case ZAB_M_COMMIT: return F_ZXID;
 	case ZAB_M_PING:
-	case ZAB_M_PONG: return F_ZXID;
+	case ZAB_M_PONG: return F_ZXID | F_TAG;
 	case ZAB_M_SNAP: return F_ZXID | F_BYTES;
 	case ZAB_M_PROPOSAL: return F_EPOCH | F_ENTRIES;
 	case ZAB_M_INFORM: return F_EPOCH | F_ZXID2 | F_ENTRIES;

@@ -1094,6 +1094,8 @@ static int read_props(struct pctx *p)
 	if (!rc)
 		rc = prop_u32(p, "zookeeper.maxCnxns", 0, INT32_MAX, &c->max_cnxns);
 	if (!rc)
+		rc = prop_u32(p, "zookeeper.commitLogCount", 1, INT32_MAX, &c->commit_log_count);
+	if (!rc)
 		rc = prop_u64(p, "znode.container.checkIntervalMs", 10, 1, INT64_MAX,
 			      &c->container_check_ms);
 	if (!rc)

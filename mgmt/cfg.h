@@ -121,6 +121,8 @@ struct cfg {
 	bool skip_acl;                    /* zookeeper.skipACL, false */
 	bool sasl_required;               /* zookeeper.sessionRequireClientSASLAuth */
 	uint32_t max_cnxns;               /* zookeeper.maxCnxns, 0 = unlimited */
+	uint32_t commit_log_count;        /* zookeeper.commitLogCount: committed txns a
+					   * leader keeps for DIFF; 0 = tern's default */
 	const char *super_digest;         /* zookeeper.DigestAuthenticationProvider.superDigest */
 	uint64_t container_check_ms;      /* znode.container.checkIntervalMs, 60000 */
 	uint32_t container_max_per_min;   /* znode.container.maxPerMinute, 10000 */

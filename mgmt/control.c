@@ -1394,6 +1394,7 @@ static void run_actions(struct ctl *c)
 	while (!atomic_load(&c->restart) && zab_next_action(c->zab, &a)) {
 		switch (a.kind) {
 		case ZAB_ACT_SEND:
+			/* a down link loses it: the core resends or hears peer_down */
 			peer_net_send(c->pn, a.peer, a.election, a.data, a.len);
 			break;
 		case ZAB_ACT_PERSIST_EPOCH:
@@ -1499,6 +1500,9 @@ static void history_load(struct ctl *c)
 	uint32_t len;
 	int rc;
 
+	/* a snapshot newer than the whole log (after a SNAP): nothing to add */
+	if (wal_last_zxid(c->wal) < store_last_zxid(c->s))
+		return;
 	if (wal_iter_open(&it, c->cc.log_dir, 0) < 0)
 		return;
 	while ((rc = wal_iter_next(it, &z, &rec, &len)) == 1)
@@ -1512,7 +1516,8 @@ static int ens_create(struct ctl *c)
 	const struct cfg *cfg = c->cc.cfg;
 	struct zab_cfg zc = { .my_id = (uint32_t)cfg->server_id, .tick_ms = cfg->tick_ms,
 			      .init_limit = cfg->init_limit, .sync_limit = cfg->sync_limit,
-			      .finalize_wait_ms = 200, .inflight_max = 1u << 20 };
+			      .finalize_wait_ms = 200, .inflight_max = 1u << 20,
+			      .history_max = cfg->commit_log_count };
 	struct peer_cb cb = { c, peer_msg, peer_up, peer_down };
 	struct zab_durable d;
 	int rc;

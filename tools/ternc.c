@@ -70,6 +70,9 @@ struct tc_auth {
 	char *scheme;
 	uint8_t *cred;
 	int32_t len;
+	ternc_cb cb; /* the caller's, until the first send: re-sends are silent */
+	void *arg;
+	bool cb_pending;
 };
 
 struct tc_auth_wait {
@@ -161,6 +164,7 @@ static int buf_reserve(struct tc_buf *b, size_t extra)
 		return -ENOMEM;
 	b->p = np;
 	b->cap = ncap;
+	TN_ASSERT(b->cap - b->len >= extra && b->off <= b->len);
 	return 0;
 }
 
@@ -435,6 +439,22 @@ static void pending_fail_all(struct ternc *c, int err)
 		free(a);
 		a = next;
 	}
+	/* addauth calls not sent yet: told too (only those there now; a callback may add more) */
+	size_t n = 0;
+	for (struct tc_auth *au = c->auths; au; au = au->next)
+		n++;
+	struct tc_auth *au = c->auths;
+	for (size_t i = 0; i < n && au; i++, au = au->next) {
+		if (!au->cb_pending)
+			continue;
+		au->cb_pending = false;
+		if (au->cb) {
+			struct ternc_result r = {.err = err, .op = ZK_OP_AUTH, .data_len = -1};
+			c->loop->depth++;
+			au->cb(c, &r, au->arg);
+			c->loop->depth--;
+		}
+	}
 }
 
 static int pending_push(struct ternc *c, const struct tc_call *call, int32_t xid)
@@ -476,6 +496,7 @@ int tc_submit(struct ternc *c, const struct tc_call *call)
 		return dead_err(c);
 	if (buf_live(&c->out) + buf_live(&c->q) > TERNC_OUTBUF_MAX)
 		return ZK_ESYSTEM;
+	TN_ASSERT(call->req.type != ZK_OP_NOTIFICATION && c->next_xid > 0);
 	struct zkp_request req = call->req;
 	req.xid = c->next_xid;
 	struct tc_buf *b = c->conn == TC_UP ? &c->out : &c->q;
@@ -494,15 +515,33 @@ int tc_submit(struct ternc *c, const struct tc_call *call)
 	return ZK_OK;
 }
 
-/* Auth and closeSession travel outside tc_submit's rules. */
-static int auth_send(struct ternc *c, const struct tc_auth *a)
+/* Encode addauth @a into @out and queue the wait for its reply (xid -4
+ * replies come back in send order): the caller's callback on the first
+ * send, a silent entry on every re-send after a reconnect. */
+static int auth_send(struct ternc *c, struct tc_auth *a)
 {
+	TN_ASSERT(c->conn == TC_UP);
+	struct tc_auth_wait *wt = calloc(1, sizeof(*wt));
+	if (!wt)
+		return ZK_ESYSTEM;
 	struct zkp_request req = {.xid = ZKP_XID_AUTH, .type = ZK_OP_AUTH};
 	req.auth.type = 0;
 	req.auth.scheme = a->scheme;
 	req.auth.auth = a->cred;
 	req.auth.auth_len = a->len;
-	return buf_put_request(&c->out, &req);
+	int rc = buf_put_request(&c->out, &req);
+	if (rc != ZK_OK) {
+		free(wt);
+		return rc;
+	}
+	*wt = (struct tc_auth_wait){NULL, a->cb_pending ? a->cb : NULL, a->arg};
+	a->cb_pending = false;
+	if (c->awt)
+		c->awt->next = wt;
+	else
+		c->awh = wt;
+	c->awt = wt;
+	return ZK_OK;
 }
 
 int ternc_add_auth(struct ternc *c, const char *scheme, const void *cred, int32_t len,
@@ -513,23 +552,20 @@ int ternc_add_auth(struct ternc *c, const char *scheme, const void *cred, int32_
 	if (state_dead(c))
 		return dead_err(c);
 	struct tc_auth *a = calloc(1, sizeof(*a));
-	struct tc_auth_wait *wt = calloc(1, sizeof(*wt));
-	if (!a || !wt || !(a->scheme = strdup(scheme)) || !(a->cred = malloc((size_t)len + 1)))
+	if (!a || !(a->scheme = strdup(scheme)) || !(a->cred = malloc((size_t)len + 1)))
 		goto fail_free;
-	memcpy(a->cred, cred, (size_t)len);
+	if (len > 0)
+		memcpy(a->cred, cred, (size_t)len);
 	a->len = len;
+	a->cb = cb;
+	a->arg = arg;
+	a->cb_pending = true;
 	if (c->conn == TC_UP && auth_send(c, a) != ZK_OK)
 		goto fail_free;
 	struct tc_auth **pp = &c->auths; /* kept in call order, re-sent on reconnect */
 	while (*pp)
 		pp = &(*pp)->next;
 	*pp = a;
-	*wt = (struct tc_auth_wait){NULL, cb, arg};
-	if (c->awt)
-		c->awt->next = wt;
-	else
-		c->awh = wt;
-	c->awt = wt;
 	return ZK_OK;
 fail_free:
 	if (a) {
@@ -537,7 +573,6 @@ fail_free:
 		free(a->cred);
 	}
 	free(a);
-	free(wt);
 	return ZK_ESYSTEM;
 }
 
@@ -602,6 +637,7 @@ out:
 
 static void handshake_done(struct ternc *c, const struct zkp_connect_rsp *rsp)
 {
+	TN_ASSERT(c->conn == TC_HANDSHAKE && rsp->timeout_ms > 0);
 	bool resumed = c->session_id != 0;
 	c->session_id = rsp->session_id;
 	c->timeout_ms = rsp->timeout_ms;
@@ -717,6 +753,7 @@ static int on_reply(struct ternc *c, const uint8_t *p, uint32_t len, int32_t xid
 	c->ph = pd->next;
 	if (!c->ph)
 		c->pt = NULL;
+	TN_ASSERT(rsp.hdr.xid == pd->xid);
 	if (rsp.hdr.zxid > c->last_zxid)
 		c->last_zxid = rsp.hdr.zxid;
 	struct ternc_result r;
@@ -829,6 +866,7 @@ static void conn_flush(struct ternc *c)
 			return;
 		}
 		c->out.off += (size_t)n;
+		TN_ASSERT(c->out.off <= c->out.len);
 	}
 	if (buf_live(&c->out) == 0)
 		buf_clear(&c->out);
@@ -1051,6 +1089,7 @@ int ternc_loop_new(struct ternc_loop **out)
 static void session_free(struct ternc *c)
 {
 	struct ternc_loop *l = c->loop;
+	TN_ASSERT(c->dead && l->depth == 0);
 	if (c->prev)
 		c->prev->next = c->next;
 	else

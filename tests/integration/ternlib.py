@@ -251,7 +251,11 @@ def wait_for(cond, timeout=10.0, what="condition"):
 
 
 def run_tests(tests):
-    """Run (name, fn) pairs; print a summary; exit non-zero on any failure."""
+    """Run (name, fn) pairs; print a summary; exit non-zero on any failure.
+    TERN_ONLY=substring runs only the tests whose name contains it."""
+    only = os.environ.get("TERN_ONLY")
+    if only:
+        tests = [(n, f) for n, f in tests if only in n]
     failed = 0
     for name, fn in tests:
         t0 = time.time()

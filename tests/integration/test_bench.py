@@ -32,6 +32,7 @@ def bench(*args, expect_rc=0):
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert p.returncode == expect_rc, "%s: exit %d\n%s%s" % (
         " ".join(cmd), p.returncode, p.stdout, p.stderr)
+    assert "runtime error:" not in p.stderr, p.stderr  # UBSan in a sanitizer build
     lines = p.stdout.strip().splitlines()
     assert len(lines) == 1, "want one JSON line, got: %r" % p.stdout
     return json.loads(lines[0])

@@ -43,8 +43,6 @@ def test_basic():
 
 
 def test_reconnect():
-    if ternlib.skip_under_zk(TERND, "driver restarts ternd"):
-        return
     ternlib.need_kazoo()
     d = tempfile.mkdtemp(prefix="tern-it-client-")
     port = ternlib.free_port()

@@ -6,6 +6,7 @@ under a writer (no acknowledged write lost, failover time printed), a
 follower restarted (catches up), a session moved off a killed server keeps
 its ephemerals, and expiry removes ephemerals ensemble-wide."""
 import os
+import signal
 import sys
 import threading
 import time
@@ -208,6 +209,78 @@ def test_no_quorum_no_service():
         ens.wait_leader(30)
 
 
+def test_far_behind_learner_gets_snap():
+    # the leader keeps only 20 committed txns for DIFF: a learner 300 behind gets SNAP
+    with Ensemble(TERND, 3, extra_cfg="commitLogCount=20\n") as ens:
+        lead = ens.leader()
+        f = [i for i in (1, 2, 3) if i != lead][0]
+        zk = client(ens[lead].hosts())
+        try:
+            zk.create("/s", b"")
+            ens[f].stop()
+            for n in range(300):
+                zk.create("/s/n%03d" % n, b"v%d" % n)
+            ens[f].start()
+            ens.wait_leader(30)
+            zf = client(ens[f].hosts())
+            try:
+                zf.sync("/s")
+                assert len(zf.get_children("/s")) == 300
+                assert zf.get("/s/n299")[0] == b"v299"
+            finally:
+                zf.stop()
+                zf.close()
+            if not ternlib.is_zk(TERND):
+                assert "SNAP from the leader" in ens[f].log_all(), "no SNAP was used"
+        finally:
+            zk.stop()
+            zk.close()
+
+
+def test_old_leader_log_truncated():
+    # an old leader logged a txn no quorum acknowledged; after a new epoch it
+    # comes back and must drop it (TRUNC), never show it
+    with Ensemble(TERND, 3) as ens:
+        lead = ens.leader()
+        fs = [i for i in (1, 2, 3) if i != lead]
+        zk = client(ens[lead].hosts())
+        zk.create("/t", b"")
+        for i in fs:
+            ens[i].kill()
+        # within syncLimit the lone leader still proposes: it logs a txn no
+        # follower ever receives, and dies
+        zk.create_async("/t/phantom", b"never acknowledged")
+        time.sleep(0.3)
+        ens[lead].kill()
+        for i in fs:
+            ens[i].start()
+        zk.stop()
+        zk.close()
+        ens.wait_leader(30, serving=fs)
+        z2 = client(ens.hosts(fs))
+        try:
+            for n in range(20):
+                z2.create("/t/new%02d" % n, b"")
+            ens[lead].start()
+            ens.wait_leader(30)
+            z3 = client(ens[lead].hosts())
+            try:
+                z3.sync("/t")
+                kids = set(z3.get_children("/t"))
+                assert "phantom" not in kids, "an unacknowledged txn of an old epoch survived"
+                assert len(kids) == 20, kids
+            finally:
+                z3.stop()
+            if not ternlib.is_zk(TERND):
+                assert "TRUNC: dropping" in ens[lead].log_all(), "no TRUNC was used"
+                z3.close()
+            z2.sync("/t")
+            assert z2.exists("/t/phantom") is None
+        finally:
+            z2.stop()
+            z2.close()
+
+
 run_tests([
     ("election_on_start", test_election_on_start),
     ("replication_through_every_server", test_replication_through_every_server),
@@ -215,4 +288,6 @@ run_tests([
     ("follower_restart_catches_up", test_follower_restart_catches_up),
     ("session_moves_and_expires", test_session_moves_and_expires),
     ("no_quorum_no_service", test_no_quorum_no_service),
+    ("far_behind_learner_gets_snap", test_far_behind_learner_gets_snap),
+    ("old_leader_log_truncated", test_old_leader_log_truncated),
 ])

@@ -118,7 +118,7 @@ struct sim {
 	uint64_t seq[SIM_CLIENTS], tag;
 	uint32_t epoch_leader[4096];
 	bool failed;
-	char why[256];
+	char why[1024];
 	struct zab_cfg cfg;
 	uint64_t commits, elections_seen;
 };
@@ -719,9 +719,10 @@ static void dump(const struct sim *m)
 		if (!z)
 			continue;
 		printf("s%u role=%s lphase=%u durable=%#" PRIx64 " logged=%#" PRIx64 " lc=%#" PRIx64
-		       " acked=%#" PRIx64 " est=%d simlog=%u/%u\n",
+		       " acked=%#" PRIx64 " est=%d simlog=%u/%u decided=%u/%#" PRIx64 "/%u/r%u round=%u\n",
 		       m->s[i].id, zab_role_name(z->role), z->lphase, z->last_durable, z->last_logged,
-		       z->leader_commit, z->last_acked, z->established, m->s[i].durable_n, m->s[i].log.n);
+		       z->leader_commit, z->last_acked, z->established, m->s[i].durable_n, m->s[i].log.n,
+		       z->decided.leader, z->decided.zxid, z->decided.epoch, z->decided_round, z->round);
 		for (uint32_t k = 0; k < m->n; k++)
 			if (z->role == ZAB_LEADING && z->ln[k].st)
 				printf("   ln s%u st=%u acked=%#" PRIx64 " nl=%#" PRIx64 "\n", k + 1, z->ln[k].st,
@@ -824,9 +825,9 @@ static bool run_seed(uint64_t seed, const struct opts *o, uint64_t *commits)
 			break;
 	}
 	if (!m->failed && !converged(m)) {
-		char roles[256];
+		char roles[2048];
 		size_t off = 0;
-		for (uint32_t i = 0; i < m->n; i++)
+		for (uint32_t i = 0; i < m->n && off < sizeof(roles) - 1; i++)
 		{
 			struct zab_info in;
 			zab_info(m->s[i].z, &in);
