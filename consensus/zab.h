@@ -21,7 +21,10 @@
  *                  the highest zxid that is durable (cumulative).
  *   LOG_TRUNCATE   drop every logged txn above @zxid (and any state derived
  *                  from them: the host reloads its store if it had applied
- *                  past @zxid), before the next action.
+ *                  past @zxid), before the next action. Durability reports
+ *                  stay in log order: a zab_on_logged after it covers only
+ *                  appends made after it (reports above the new end are
+ *                  clamped).
  *   SNAP_SEND      (leader) answer with zab_snap_send(): a snapshot of the
  *                  host's applied state, whose zxid is the last COMMIT the
  *                  host executed. Synchronous: before the next zab call.
@@ -37,7 +40,9 @@
  *                  quorum, or a learner after UPTODATE. When serving drops,
  *                  the host fails its pending requests (connection loss).
  *
- * Pointers inside an action stay valid until the next call into the core.
+ * Pointers inside an action stay valid until the next call into the core
+ * (copy REQUEST bytes before calling zab_propose with them).
+ * Quorum channels are assumed down until zab_on_peer_up reports them.
  *
  * Protocol summary (docs/FORMATS.md has the message layouts):
  *   LOOKING: votes (epoch, last zxid, id), the larger wins; each vote carries
@@ -59,6 +64,14 @@
  *     observers; ACKs are cumulative (durable through zxid); a txn commits
  *     when a voter quorum (the leader's own durable log included) has it;
  *     COMMIT is cumulative too.
+ *   Sync barriers: the leader answers one (SYNCRESP, or SYNC_DONE locally)
+ *     once what it had proposed is committed AND a voter quorum answered a
+ *     PING sent after the barrier, so a deposed leader that has not noticed
+ *     yet cannot complete a sync.
+ *   A leader that meets a learner whose acceptedEpoch is above its own epoch
+ *     steps down (that learner would refuse it) and next time picks an epoch
+ *     above it. A follower whose leader's VOTE shows a new election round
+ *     goes LOOKING at once instead of waiting syncLimit.
  *   Liveness: the leader PINGs every tick; a learner that hears nothing from
  *     its leader for syncLimit ticks (initLimit while syncing) goes LOOKING; a
  *     leader that loses a voter quorum for syncLimit ticks goes LOOKING.
@@ -151,7 +164,7 @@ struct zab_info {
 	uint32_t synced_learners;     /* leader: learners in broadcast */
 	uint32_t inflight;            /* leader: proposed, uncommitted */
 	uint64_t proposals, batches, commits, elections; /* counters */
-	uint64_t dropped;             /* malformed or unexpected messages */
+	uint64_t dropped;             /* malformed or unexpected messages (added) */
 };
 
 struct zab;
@@ -164,7 +177,12 @@ void zab_destroy(struct zab *z);
 
 /* Optional, before the first tick: the log tail the host recovered (in zxid
  * order, all <= d->last_logged), so DIFF can serve learners after a restart
- * instead of SNAP. Copied. Return 0, -ENOMEM, -EINVAL (out of order). */
+ * instead of SNAP. Copied. Required when d->last_applied < d->last_logged:
+ * the txns above last_applied must all be loaded, else the first tick marks
+ * the core failed (LOOKING, never serving). Txns <= last_applied only mark a
+ * point to DIFF from (their bytes are not kept).
+ * Return 0, -ENOMEM, -EINVAL (out of order, above last_logged, after the
+ * first tick). */
 int zab_history_load(struct zab *z, tn_zxid zxid, const void *txn, size_t len);
 
 /* ---- events ---- */
@@ -180,7 +198,10 @@ void zab_on_peer_down(struct zab *z, uint32_t peer, uint64_t now_ms);
 /* Every LOG_APPEND up to @zxid is durable. @err < 0: the log failed; the
  * server stops (role LOOKING, never serving again in this process). */
 void zab_on_logged(struct zab *z, tn_zxid zxid, int err, uint64_t now_ms);
-/* Answer to SNAP_SEND: @snap is the host's state at @zxid. Copied. */
+/* Answer to SNAP_SEND: @snap is the host's state at @zxid. Copied.
+ * Return 0, -EPERM (not leading), -EMSGSIZE (> ZAB_SNAP_MAX), -EINVAL (no
+ * SNAP_SEND pending for @peer, or @zxid outside [history start, last
+ * commit]: the learner times out and retries). */
 int zab_snap_send(struct zab *z, uint32_t peer, tn_zxid zxid, const void *snap, size_t len);
 
 /* ---- the host's requests ---- */
@@ -190,8 +211,9 @@ int zab_snap_send(struct zab *z, uint32_t peer, tn_zxid zxid, const void *snap, 
  * epoch must roll. */
 tn_zxid zab_next_zxid(const struct zab *z);
 /* Leader: propose the txn @txn (encoded by the host, zxid == zab_next_zxid()).
- * Copied. Return 0, -EAGAIN (window full), -EPERM (not a serving leader),
- * -EINVAL (wrong zxid), -ENOMEM. */
+ * Copied. Return 0, -EAGAIN (window full or the epoch must roll), -EPERM
+ * (not a serving leader), -EINVAL (wrong zxid, or @len > ZAB_MSG_MAX / 2),
+ * -ENOMEM. */
 int zab_propose(struct zab *z, tn_zxid zxid, const void *txn, size_t len);
 /* Send what zab_propose batched (call once per host loop turn). */
 void zab_flush(struct zab *z, uint64_t now_ms);
@@ -200,7 +222,8 @@ void zab_flush(struct zab *z, uint64_t now_ms);
 int zab_forward(struct zab *z, const void *req, size_t len);
 /* A sync barrier: SYNC_DONE(@tag) once every txn the leader had proposed
  * when it saw the barrier is committed here. On the leader it is local.
- * Return 0, -EPERM. */
+ * Barriers die with serving (the host fails them on STATE !serving).
+ * Return 0, -EPERM, -EAGAIN (ZAB_SYNC_PENDING_MAX barriers outstanding). */
 int zab_sync(struct zab *z, uint64_t tag);
 
 /* ---- output ---- */

@@ -115,7 +115,10 @@ static void check_recv(struct zab *z)
 		z->decide_at = z->now_ms + z->cfg.finalize_wait_ms;
 }
 
-/* A quorum of voters out of election agree on @v, and its leader says LEADING. */
+/* A quorum of voters out of election follow (or are) the leader @pv names,
+ * and that leader itself says LEADING: follow it. Only the leader id must
+ * match: servers that joined at different times decided different votes,
+ * and safety does not rest on this (discovery checks epochs and histories). */
 static void check_outset(struct zab *z, const struct peer_vote *pv)
 {
 	int li = zab_idx(z, pv->v.leader);
@@ -124,16 +127,15 @@ static void check_outset(struct zab *z, const struct peer_vote *pv)
 	if (li < 0 || pv->v.leader == z->cfg.my_id || z->cfg.members[li].observer)
 		return;
 	if (!z->outset[li].valid || z->outset[li].state != ZAB_LEADING ||
-	    !vote_eq(&z->outset[li].v, &pv->v) || z->outset[li].round != pv->round)
+	    z->outset[li].v.leader != pv->v.leader)
 		return;
 	for (uint32_t i = 0; i < z->cfg.member_count; i++) {
 		const struct peer_vote *o = &z->outset[i];
-		if (!z->cfg.members[i].observer && o->valid && o->round == pv->round &&
-		    vote_eq(&o->v, &pv->v))
+		if (!z->cfg.members[i].observer && o->valid && o->v.leader == pv->v.leader)
 			n++;
 	}
 	if (n >= z->quorum)
-		decide(z, &pv->v, pv->round);
+		decide(z, &z->outset[li].v, z->outset[li].round);
 }
 
 void zab_elect_on_vote(struct zab *z, uint32_t peer, const struct zab_msg *m)

@@ -262,6 +262,7 @@ net_up() {
 	local total=$1 br i ns vh
 	br=${ST[BRIDGE]}
 	ip link add "$br" type bridge || return 1
+	ip link set "$br" alias "$DIR" || return 1 # the owner, checked by net_down
 	ip addr add "${ST[NET]}.$BRIDGE_HOST/24" dev "$br" || return 1
 	ip link set "$br" up || return 1
 	for ((i = 1; i <= total; i++)); do
@@ -280,7 +281,12 @@ net_up() {
 # remove every namespace, veth, bridge and nft table named for rack id $1,
 # killing (by pid) whatever still runs in those namespaces
 net_down() {
-	local id=$1 ns pid dev
+	local id=$1 ns pid dev owner
+	owner=$(cat "/sys/class/net/tb$id/ifalias" 2>/dev/null || true)
+	if [ -n "$owner" ] && [ "$owner" != "$DIR" ]; then
+		warn "rack id $id belongs to the rack in $owner; not touching it"
+		return 1
+	fi
 	if command -v nft >/dev/null; then
 		nft delete table bridge "tern_$id" 2>/dev/null || true
 	fi
@@ -352,8 +358,15 @@ cmd_up() {
 	# a leftover rack in this DIR (or its names without a state file) goes first
 	do_down 0 quiet
 	mkdir -p "$DIR"
-	ST=([ID]=$(rack_id) [N]=$n [OBS]=$obs [TOTAL]=$total [TERND]=$ternd [TICK]=$tick
+	ST=([ID]="" [N]=$n [OBS]=$obs [TOTAL]=$total [TERND]=$ternd [TICK]=$tick
 		[STANDALONE]=$standalone [BRIDGE]="" [NFT]="" [NET]="" [PORT_BASE]="")
+	# two DIRs whose hashes collide: the later one takes the next free id
+	local t id
+	id=$(rack_crc)
+	for ((t = 0; t < PROBE_TRIES; t++)); do
+		ST[ID]=$(printf '%04x' $(((id + t) & 0xffff)))
+		[ -e "/sys/class/net/tb${ST[ID]}" ] || break
+	done
 	ST[BRIDGE]="tb${ST[ID]}"
 	ST[NFT]="tern_${ST[ID]}"
 
@@ -372,7 +385,7 @@ cmd_up() {
 		save_state
 		if ! net_up "$total" 2>"$DIR/net.err"; then
 			why="network namespaces unavailable: $(head -n 1 "$DIR/net.err")"
-			net_down "${ST[ID]}"
+			net_down "${ST[ID]}" || true
 		fi
 		rm -f "$DIR/net.err"
 	fi
@@ -416,7 +429,7 @@ do_down() {
 		rm -f "$(pid_file "$i")"
 	done
 	if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
-		net_down "$id"
+		net_down "$id" || true
 	fi
 	if [ -d "$DIR" ]; then
 		if [ "$keep" = 0 ]; then

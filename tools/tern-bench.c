@@ -154,6 +154,7 @@ struct sess {
 	int32_t next_xid;
 	uint32_t pings_out, seq;
 	int64_t last_send_ns, state_ns, cycle_ns;
+	int64_t ping_ns; /* a third of the timeout the server granted */
 	char own[PATH_BUF], pred[PATH_BUF]; /* lock recipe */
 };
 
@@ -903,6 +904,7 @@ static void on_connected(struct worker *w, struct sess *s, const uint8_t *p, uin
 	}
 	s->state = SS_READY;
 	s->next_xid = 0;
+	s->ping_ns = (int64_t)cr.timeout_ms * NS_PER_MS / 3;
 	if (w->phase >= PH_RUN && w->b->o.workload == W_CHURN)
 		churn_on_connected(w, s, now);
 }
@@ -1176,14 +1178,13 @@ static void worker_tick(struct worker *w, int64_t now)
 	if (now < w->next_tick_ns)
 		return;
 	w->next_tick_ns = now + TICK_NS;
-	int64_t ping_ns = (int64_t)b->o.session_timeout_ms * NS_PER_MS / 3;
 	for (uint32_t i = 0; i < w->n_sess; i++) {
 		struct sess *s = &w->s[i];
 		if ((s->state == SS_CONNECTING || s->state == SS_HANDSHAKE) &&
 		    now - s->state_ns > CONNECT_NS) {
 			sess_lost(w, s, ETIMEDOUT, "cannot connect");
 		} else if (s->state == SS_READY && s->pings_out == 0 &&
-			   now - s->last_send_ns > ping_ns) {
+			   now - s->last_send_ns > s->ping_ns) {
 			struct zkp_request r = {.xid = ZKP_XID_PING, .type = ZK_OP_PING};
 			sess_encode(w, s, &r, now);
 			s->pings_out++;
@@ -1327,7 +1328,7 @@ static const char usage_text[] =
 	"                           set     setData on a random key;  get  getData;  exists  exists\n"
 	"                           delete  each slot creates then deletes its own znode under\n"
 	"                                   PREFIX/delete; deletes are measured\n"
-	"                           mixed   --reads %% getData, the rest setData\n"
+	"                           mixed   --reads percent getData, the rest setData\n"
 	"                           watch   --watchers sessions hold a getData watch on PREFIX/watch;\n"
 	"                                   one writer sets it; measures set-send to each event\n"
 	"                           churn   each session: connect, create an ephemeral under\n"
@@ -1649,27 +1650,33 @@ static void bench_free(struct bench *b)
 	free(b);
 }
 
-/* Connect every session of every worker; then create the prefix and keys
- * through worker 0. Return: 0, or -1 with b->fatal saying why. */
+static int worker_connect(struct worker *w)
+{
+	struct bench *b = w->b;
+	int64_t now = now_ns();
+	w->phase = PH_CONNECT;
+	for (uint32_t i = 0; i < w->n_sess && !b->fatal[0]; i++)
+		sess_connect(w, &w->s[i], now);
+	if (worker_loop(w, now + CONNECT_NS + TICK_NS) < 0)
+		set_fatal(b, "connecting: timed out");
+	return b->fatal[0] ? -1 : 0;
+}
+
+/* Connect worker 0, create the prefix and keys through it, then connect the
+ * other workers (a long setup would otherwise leave their sessions without
+ * pings). Return: 0, or -1 with b->fatal saying why. */
 static int bench_prepare(struct bench *b)
 {
-	for (uint32_t t = 0; t < b->n_w; t++) {
-		struct worker *w = &b->w[t];
-		int64_t now = now_ns();
-		w->phase = PH_CONNECT;
-		for (uint32_t i = 0; i < w->n_sess && !b->fatal[0]; i++)
-			sess_connect(w, &w->s[i], now);
-		if (worker_loop(w, now + CONNECT_NS + TICK_NS) < 0)
-			set_fatal(b, "connecting: timed out");
-		if (b->fatal[0])
-			return -1;
-	}
 	struct worker *w0 = &b->w[0];
+	if (worker_connect(w0) < 0)
+		return -1;
 	int64_t now = now_ns();
 	w0->phase = PH_SETUP;
 	setup_pump(w0, now);
 	if (worker_loop(w0, now + SETUP_NS) < 0)
 		set_fatal(b, "setup: timed out creating the keys");
+	for (uint32_t t = 1; t < b->n_w && !b->fatal[0]; t++)
+		(void)worker_connect(&b->w[t]);
 	return b->fatal[0] ? -1 : 0;
 }
 

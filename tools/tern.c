@@ -51,8 +51,11 @@ static void on_signal(int sig)
 /* Length of the UTF-8 sequence at @s (at most @n bytes), 0 if invalid. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
-	size_t k = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3
-			: (s[0] >> 3) == 30 ? 4 : 0;
+	size_t k = s[0] < 0x80         ? 1
+		   : (s[0] >> 5) == 6  ? 2
+		   : (s[0] >> 4) == 14 ? 3
+		   : (s[0] >> 3) == 30 ? 4
+				       : 0;
 	if (k == 0 || k > n || (k == 2 && s[0] < 0xc2))
 		return 0;
 	for (size_t i = 1; i < k; i++)
@@ -102,20 +105,34 @@ void tern_json_stat(FILE *f, const struct zstat *st)
 static const char *err_text(int err)
 {
 	switch (err) {
-	case ZK_ENONODE: return "node does not exist";
-	case ZK_ENODEEXISTS: return "node already exists";
-	case ZK_ENOTEMPTY: return "node has children";
-	case ZK_EBADVERSION: return "version does not match";
-	case ZK_ENOAUTH: return "not authorized";
-	case ZK_EAUTHFAILED: return "authentication failed";
-	case ZK_EINVALIDACL: return "invalid ACL";
-	case ZK_ECONNECTIONLOSS: return "connection lost";
-	case ZK_EOPERATIONTIMEOUT: return "no answer in time";
-	case ZK_ENOCHILDRENFOREPHEMERALS: return "ephemeral nodes cannot have children";
-	case ZK_EBADARGUMENTS: return "bad arguments";
-	case ZK_EUNIMPLEMENTED: return "not supported by the server";
-	case ZK_ESESSIONEXPIRED: return "session expired";
-	default: return "ZooKeeper error";
+	case ZK_ENONODE:
+		return "node does not exist";
+	case ZK_ENODEEXISTS:
+		return "node already exists";
+	case ZK_ENOTEMPTY:
+		return "node has children";
+	case ZK_EBADVERSION:
+		return "version does not match";
+	case ZK_ENOAUTH:
+		return "not authorized";
+	case ZK_EAUTHFAILED:
+		return "authentication failed";
+	case ZK_EINVALIDACL:
+		return "invalid ACL";
+	case ZK_ECONNECTIONLOSS:
+		return "connection lost";
+	case ZK_EOPERATIONTIMEOUT:
+		return "no answer in time";
+	case ZK_ENOCHILDRENFOREPHEMERALS:
+		return "ephemeral nodes cannot have children";
+	case ZK_EBADARGUMENTS:
+		return "bad arguments";
+	case ZK_EUNIMPLEMENTED:
+		return "not supported by the server";
+	case ZK_ESESSIONEXPIRED:
+		return "session expired";
+	default:
+		return "ZooKeeper error";
 	}
 }
 
@@ -155,12 +172,14 @@ static int send_auths(struct tern_cli *ctx)
 		char scheme[64];
 		size_t sl = colon ? (size_t)(colon - a) : 0;
 		if (!colon || sl == 0 || sl >= sizeof(scheme)) {
-			fprintf(stderr, "tern: --auth wants scheme:credential, e.g. digest:user:pass\n");
+			fprintf(stderr,
+				"tern: --auth wants scheme:credential, e.g. digest:user:pass\n");
 			return TERN_EXIT_USAGE;
 		}
 		memcpy(scheme, a, sl);
 		scheme[sl] = '\0';
-		int rc = ternc_add_auth_sync(ctx->zk, scheme, colon + 1, (int32_t)strlen(colon + 1));
+		int rc =
+		    ternc_add_auth_sync(ctx->zk, scheme, colon + 1, (int32_t)strlen(colon + 1));
 		if (rc != ZK_OK)
 			return tern_cli_zkerr(ctx, "addauth", NULL, rc);
 	}
@@ -295,10 +314,10 @@ static void status_print(struct tern_cli *ctx, const char *host, const struct sr
 			fputs(",\"error\":", stdout);
 			tern_json_str(stdout, err, strlen(err));
 		} else {
-			const char *k[] = {"mode", "zxid", "latency", "connections", "znodes",
-					   "outstanding", "watches"};
-			const char *v[] = {s->mode, s->zxid, s->latency, s->conns, s->znodes,
-					   s->outstanding, s->watches};
+			const char *k[] = {"mode",   "zxid",        "latency", "connections",
+					   "znodes", "outstanding", "watches"};
+			const char *v[] = {s->mode,   s->zxid,        s->latency, s->conns,
+					   s->znodes, s->outstanding, s->watches};
 			for (size_t i = 0; i < TN_ARRAY_LEN(k); i++) {
 				fprintf(stdout, ",\"%s\":", k[i]);
 				tern_json_str(stdout, v[i], strlen(v[i]));
@@ -352,8 +371,8 @@ static int cmd_status(int argc, char **argv, struct tern_cli *ctx)
 }
 
 static const struct tern_cmd status_cmd = {
-	"status", "status", "mode, zxid, latency, connections, znodes of every server (srvr/mntr)",
-	cmd_status};
+    "status", "status", "mode, zxid, latency, connections, znodes of every server (srvr/mntr)",
+    cmd_status};
 TERN_CLI_REGISTER(status_cmd)
 
 /* ---- main ---- */
@@ -367,15 +386,17 @@ static int cmd_order(const void *a, const void *b)
 static void help(FILE *f)
 {
 	qsort(cmds, (size_t)ncmds, sizeof(cmds[0]), cmd_order);
-	fprintf(f, "usage: tern [OPTIONS] COMMAND ARGS...\n\n"
-		   "options (before any \"--\"):\n"
-		   "  --server H:P[,H:P...][/chroot]  ensemble (default $TERN_SERVER or %s)\n"
-		   "  --json                          machine-readable output\n"
-		   "  --auth SCHEME:CRED              addauth, e.g. --auth digest:user:pass\n"
-		   "  --timeout MS                    session timeout (default 10000)\n"
-		   "  --help                          this text; tern COMMAND --help for one command\n\n"
-		   "commands:\n",
-		TERN_SERVER_DEFAULT);
+	fprintf(
+	    f,
+	    "usage: tern [OPTIONS] COMMAND ARGS...\n\n"
+	    "options (before any \"--\"):\n"
+	    "  --server H:P[,H:P...][/chroot]  ensemble (default $TERN_SERVER or %s)\n"
+	    "  --json                          machine-readable output\n"
+	    "  --auth SCHEME:CRED              addauth, e.g. --auth digest:user:pass\n"
+	    "  --timeout MS                    session timeout (default 10000)\n"
+	    "  --help                          this text; tern COMMAND --help for one command\n\n"
+	    "commands:\n",
+	    TERN_SERVER_DEFAULT);
 	for (int i = 0; i < ncmds; i++)
 		fprintf(f, "  %-38s %s\n", cmds[i]->usage, cmds[i]->summary);
 	fprintf(f, "\nexit status: 0 ok, 1 ZooKeeper error or server down, 2 usage\n");

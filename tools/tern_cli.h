@@ -28,14 +28,14 @@
 
 enum { TERN_EXIT_OK = 0, TERN_EXIT_ZK = 1, TERN_EXIT_USAGE = 2 };
 
-#define TERN_CLI_CMDS_MAX 64  /* commands in one binary */
-#define TERN_CLI_AUTH_MAX 8   /* --auth options */
+#define TERN_CLI_CMDS_MAX 64 /* commands in one binary */
+#define TERN_CLI_AUTH_MAX 8  /* --auth options */
 #define TERN_SERVER_DEFAULT "127.0.0.1:2181"
 
 struct tern_cli {
-	const char *server;   /* --server, else $TERN_SERVER, else TERN_SERVER_DEFAULT */
-	bool json;            /* --json: one JSON document (or JSON lines for streams) */
-	int timeout_ms;       /* --timeout: session timeout asked for (default 10000) */
+	const char *server; /* --server, else $TERN_SERVER, else TERN_SERVER_DEFAULT */
+	bool json;          /* --json: one JSON document (or JSON lines for streams) */
+	int timeout_ms;     /* --timeout: session timeout asked for (default 10000) */
 	const char *auth[TERN_CLI_AUTH_MAX]; /* "scheme:cred", e.g. "digest:user:pass" */
 	int nauth;
 	struct ternc_loop *loop; /* made by tern_cli_session */
@@ -52,10 +52,10 @@ struct tern_cmd {
 
 /* Add @cmd to the table (called by TERN_CLI_REGISTER's constructor). */
 void tern_cli_register(const struct tern_cmd *cmd);
-#define TERN_CLI_REGISTER(cmd)                                                                   \
-	__attribute__((constructor)) static void tern_cli_register_##cmd(void)                 \
-	{                                                                                        \
-		tern_cli_register(&(cmd));                                                       \
+#define TERN_CLI_REGISTER(cmd)                                                                     \
+	__attribute__((constructor)) static void tern_cli_register_##cmd(void)                     \
+	{                                                                                          \
+		tern_cli_register(&(cmd));                                                         \
 	}
 
 /**

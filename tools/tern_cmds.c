@@ -12,8 +12,8 @@
 #include "common/tn_assert.h"
 #include "tools/tern_cli.h"
 
-#define LS_DEPTH_MAX 256      /* ls -R and deleteall recursion */
-#define WATCH_TURN_MS 200     /* watch: loop turn, so signals are seen */
+#define LS_DEPTH_MAX 256  /* ls -R and deleteall recursion */
+#define WATCH_TURN_MS 200 /* watch: loop turn, so signals are seen */
 
 /* Options of one command: flags from @flags ("Rv:" style: ':' = takes a value),
  * positionals collected in order. Return: 0, or -1 after printing usage. */
@@ -24,8 +24,8 @@ struct opts {
 	int npos;
 };
 
-static int parse_opts(struct tern_cli *ctx, int argc, char **argv, const char *flags,
-		      int min_pos, int max_pos, struct opts *o)
+static int parse_opts(struct tern_cli *ctx, int argc, char **argv, const char *flags, int min_pos,
+		      int max_pos, struct opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	for (int i = 1; i < argc; i++) {
@@ -47,7 +47,8 @@ static int parse_opts(struct tern_cli *ctx, int argc, char **argv, const char *f
 	}
 	if (o->npos < min_pos || o->npos > max_pos)
 		return tern_cli_usage(ctx, o->npos < min_pos ? "missing argument"
-							      : "too many arguments"), -1;
+							     : "too many arguments"),
+		       -1;
 	return 0;
 }
 
@@ -109,8 +110,7 @@ static int children_sorted(struct ternc *zk, const char *path, struct ternc_resu
 	return rc;
 }
 
-static int ls_rec(struct tern_cli *ctx, struct ternc *zk, const char *path, int depth,
-		  bool *first)
+static int ls_rec(struct tern_cli *ctx, struct ternc *zk, const char *path, int depth, bool *first)
 {
 	struct ternc_result *r = NULL;
 	int rc = children_sorted(zk, path, &r);
@@ -174,9 +174,8 @@ static int cmd_ls(int argc, char **argv, struct tern_cli *ctx)
 	return TERN_EXIT_OK;
 }
 
-static const struct tern_cmd ls_cmd = {"ls", "ls [-R] [PATH]",
-				       "children of PATH (-R: every descendant, full paths)",
-				       cmd_ls};
+static const struct tern_cmd ls_cmd = {
+    "ls", "ls [-R] [PATH]", "children of PATH (-R: every descendant, full paths)", cmd_ls};
 TERN_CLI_REGISTER(ls_cmd)
 
 /* ---- get / stat ---- */
@@ -220,8 +219,8 @@ static int cmd_get(int argc, char **argv, struct tern_cli *ctx)
 	return TERN_EXIT_OK;
 }
 
-static const struct tern_cmd get_cmd = {"get", "get [-s] PATH",
-					"data of PATH (-s: and its stat)", cmd_get};
+static const struct tern_cmd get_cmd = {"get", "get [-s] PATH", "data of PATH (-s: and its stat)",
+					cmd_get};
 TERN_CLI_REGISTER(get_cmd)
 
 static int cmd_stat(int argc, char **argv, struct tern_cli *ctx)
@@ -341,8 +340,8 @@ static int cmd_create(int argc, char **argv, struct tern_cli *ctx)
 }
 
 static const struct tern_cmd create_cmd = {
-	"create", "create [-e] [-s] [-c] [-t TTL_MS] PATH [DATA]",
-	"create PATH (-e ephemeral, -s sequential, -c container, -t TTL)", cmd_create};
+    "create", "create [-e] [-s] [-c] [-t TTL_MS] PATH [DATA]",
+    "create PATH (-e ephemeral, -s sequential, -c container, -t TTL)", cmd_create};
 TERN_CLI_REGISTER(create_cmd)
 
 static int cmd_delete(int argc, char **argv, struct tern_cli *ctx)
@@ -380,7 +379,8 @@ static int delete_rec(struct ternc *zk, const char *path, int depth, long *count
 			rc = ZK_OK; /* someone else deleted it */
 	}
 	ternc_result_free(r);
-	if (rc == ZK_OK && strcmp(path, "/") != 0 && (rc = ternc_delete_sync(zk, path, -1)) == ZK_OK)
+	if (rc == ZK_OK && strcmp(path, "/") != 0 &&
+	    (rc = ternc_delete_sync(zk, path, -1)) == ZK_OK)
 		(*count)++;
 	return rc;
 }
@@ -476,8 +476,8 @@ static int cmd_setacl(int argc, char **argv, struct tern_cli *ctx)
 }
 
 static const struct tern_cmd setacl_cmd = {
-	"setAcl", "setAcl [-v ACL_VERSION] PATH ACL",
-	"replace the ACL of PATH, e.g. world:anyone:r,digest:u:HASH:cdrwa", cmd_setacl};
+    "setAcl", "setAcl [-v ACL_VERSION] PATH ACL",
+    "replace the ACL of PATH, e.g. world:anyone:r,digest:u:HASH:cdrwa", cmd_setacl};
 TERN_CLI_REGISTER(setacl_cmd)
 
 /* ---- sync / whoami ---- */
@@ -497,9 +497,8 @@ static int cmd_sync(int argc, char **argv, struct tern_cli *ctx)
 	return print_path_result(ctx, "Synced", o.pos[0], NULL);
 }
 
-static const struct tern_cmd sync_cmd = {"sync", "sync PATH",
-					 "wait until this server has the leader's latest state",
-					 cmd_sync};
+static const struct tern_cmd sync_cmd = {
+    "sync", "sync PATH", "wait until this server has the leader's latest state", cmd_sync};
 TERN_CLI_REGISTER(sync_cmd)
 
 static int cmd_whoami(int argc, char **argv, struct tern_cli *ctx)
@@ -533,9 +532,8 @@ static int cmd_whoami(int argc, char **argv, struct tern_cli *ctx)
 	return TERN_EXIT_OK;
 }
 
-static const struct tern_cmd whoami_cmd = {"whoami", "whoami",
-					   "the identities this session is authenticated as",
-					   cmd_whoami};
+static const struct tern_cmd whoami_cmd = {
+    "whoami", "whoami", "the identities this session is authenticated as", cmd_whoami};
 TERN_CLI_REGISTER(whoami_cmd)
 
 /* ---- watch ---- */
@@ -604,6 +602,6 @@ static int cmd_watch(int argc, char **argv, struct tern_cli *ctx)
 }
 
 static const struct tern_cmd watch_cmd = {
-	"watch", "watch [-R] [--count N] PATH",
-	"print events on PATH (-R: and below) until Ctrl-C or N events", cmd_watch};
+    "watch", "watch [-R] [--count N] PATH",
+    "print events on PATH (-R: and below) until Ctrl-C or N events", cmd_watch};
 TERN_CLI_REGISTER(watch_cmd)

@@ -33,11 +33,11 @@
 #include "common/tn_assert.h"
 #include "tools/ternc_int.h"
 
-#define TC_EVENTS_MAX 64                 /* epoll events per wait */
-#define TC_RECV_CHUNK (64u << 10)        /* bytes read per recv call */
-#define TC_FRAME_MAX (16u << 20)         /* a reply larger than this drops the connection */
-#define TC_CONNECT_MS_MIN 500            /* floor of one connection attempt's budget */
-#define TC_CLOSE_WAIT_MS_MAX 2000        /* ternc_close waits at most this for the reply */
+#define TC_EVENTS_MAX 64          /* epoll events per wait */
+#define TC_RECV_CHUNK (64u << 10) /* bytes read per recv call */
+#define TC_FRAME_MAX (16u << 20)  /* a reply larger than this drops the connection */
+#define TC_CONNECT_MS_MIN 500     /* floor of one connection attempt's budget */
+#define TC_CLOSE_WAIT_MS_MAX 2000 /* ternc_close waits at most this for the reply */
 
 enum tc_conn { TC_IDLE, TC_CONNECTING, TC_HANDSHAKE, TC_UP };
 
@@ -97,11 +97,11 @@ struct ternc {
 	int fd;
 	bool want_out; /* EPOLLOUT armed */
 	enum tc_conn conn;
-	int state;        /* enum ternc_state */
-	bool closing;     /* ternc_close called: no new calls */
-	bool close_done;  /* closeSession answered or gave up */
-	bool dead;        /* finalized: free at the end of the loop turn */
-	bool held;        /* ternc_close is waiting on it: reap must not free it */
+	int state;           /* enum ternc_state */
+	bool closing;        /* ternc_close called: no new calls */
+	bool close_done;     /* closeSession answered or gave up */
+	bool dead;           /* finalized: free at the end of the loop turn */
+	bool held;           /* ternc_close is waiting on it: reap must not free it */
 	int64_t deadline_ms; /* connect/backoff/close deadline */
 	int64_t last_send_ms, last_recv_ms;
 	int32_t timeout_ms_req, timeout_ms;
@@ -462,8 +462,8 @@ static int pending_push(struct ternc *c, const struct tc_call *call, int32_t xid
 	struct tc_pending *p = calloc(1, sizeof(*p));
 	if (!p)
 		return ZK_ESYSTEM;
-	*p = (struct tc_pending){NULL, xid, call->req.type, call->cb, call->arg, call->wfn,
-				 call->warg, call->wkind, NULL};
+	*p = (struct tc_pending){NULL,      xid,        call->req.type, call->cb, call->arg,
+				 call->wfn, call->warg, call->wkind,    NULL};
 	if (call->wfn && call->wpath && !(p->wpath = strdup(call->wpath))) {
 		free(p);
 		return ZK_ESYSTEM;
@@ -544,8 +544,8 @@ static int auth_send(struct ternc *c, struct tc_auth *a)
 	return ZK_OK;
 }
 
-int ternc_add_auth(struct ternc *c, const char *scheme, const void *cred, int32_t len,
-		   ternc_cb cb, void *arg)
+int ternc_add_auth(struct ternc *c, const char *scheme, const void *cred, int32_t len, ternc_cb cb,
+		   void *arg)
 {
 	if (!c || !scheme || !*scheme || len < 0 || (len > 0 && !cred))
 		return ZK_EBADARGUMENTS;
@@ -683,7 +683,7 @@ static uint8_t *arena_get(struct ternc *c, size_t need)
 
 static int on_connect_rsp(struct ternc *c, const uint8_t *p, uint32_t len)
 {
-	struct zkp_connect_rsp rsp;
+	struct zkp_connect_rsp rsp = {0};
 	if (zkp_decode_connect_rsp(p, len, &rsp) < 0)
 		return ZK_EMARSHALLING;
 	if (rsp.timeout_ms <= 0) {
@@ -735,8 +735,8 @@ static void register_watch(struct ternc *c, const struct tc_pending *p, int err)
 		watch_add(c, p->wpath, kind, p->wfn, p->warg);
 }
 
-static int tc_result_from(struct ternc *c, const struct zkp_response *rsp,
-			  struct ternc_result *r, struct ternc_multi_result **mv, const char ***who);
+static int tc_result_from(struct ternc *c, const struct zkp_response *rsp, struct ternc_result *r,
+			  struct ternc_multi_result **mv, const char ***who);
 
 static int on_reply(struct ternc *c, const uint8_t *p, uint32_t len, int32_t xid)
 {
@@ -1317,8 +1317,8 @@ int ternc_open(struct ternc_loop *loop, const struct ternc_cfg *cfg, struct tern
 	c->loop = loop;
 	c->fd = -1;
 	c->state = TERNC_CONNECTING;
-	c->timeout_ms_req = cfg->session_timeout_ms ? cfg->session_timeout_ms
-						    : TERNC_TIMEOUT_MS_DEFAULT;
+	c->timeout_ms_req =
+	    cfg->session_timeout_ms ? cfg->session_timeout_ms : TERNC_TIMEOUT_MS_DEFAULT;
 	c->timeout_ms = c->timeout_ms_req;
 	c->session_id = cfg->session_id;
 	if (cfg->session_id && cfg->passwd)
@@ -1434,8 +1434,8 @@ void *ternc_get_data(const struct ternc *c)
 /* Convert a decoded reply into the public result; chroot stripped. Multi
  * results and whoAmI strings go to malloc'd arrays (*@mv, *@who) that the
  * caller frees after the callback. */
-static int tc_result_from(struct ternc *c, const struct zkp_response *rsp,
-			  struct ternc_result *r, struct ternc_multi_result **mv, const char ***who)
+static int tc_result_from(struct ternc *c, const struct zkp_response *rsp, struct ternc_result *r,
+			  struct ternc_multi_result **mv, const char ***who)
 {
 	memset(r, 0, sizeof(*r));
 	r->err = rsp->hdr.err;
@@ -1478,7 +1478,8 @@ static int tc_result_from(struct ternc *c, const struct zkp_response *rsp,
 		for (size_t i = 0; i < n; i++) {
 			v[i] = s;
 			s += sprintf(s, "%s:%s", rsp->who.v[i].scheme ? rsp->who.v[i].scheme : "",
-				     rsp->who.v[i].user ? rsp->who.v[i].user : "") + 1;
+				     rsp->who.v[i].user ? rsp->who.v[i].user : "") +
+			     1;
 		}
 		*who = (const char **)v;
 		r->names = (const char *const *)v;

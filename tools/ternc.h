@@ -65,6 +65,12 @@
  *     ZK_EMARSHALLING     a reply could not be decoded (the connection drops too)
  *   ternc_strerror() names any of them ("NoNode", "NodeExists", ...).
  *
+ * Tested against ternd and Apache ZooKeeper 3.8 (tests/integration/
+ * test_client.py). One ZooKeeper 3.8 quirk to know: it keeps one watch mode
+ * per (session, path), so a persistent or recursive watch and another kind
+ * on the same path of the same session may lose events there; ternd keeps
+ * them apart.
+ *
  * Ownership: every pointer in a struct ternc_result or struct ternc_event is
  * valid only during the callback that receives it; copy what you keep.
  * *_sync wrappers that return data hand out a malloc'd deep copy
@@ -79,11 +85,11 @@
 
 #include "store/store-t.h"
 
-#define TERNC_HOSTS_MAX 64              /* servers in one connection string */
-#define TERNC_PATH_MAX 4096             /* bytes of a path, chroot included */
-#define TERNC_OUTBUF_MAX (64u << 20)    /* bytes queued for sending per session */
-#define TERNC_BACKOFF_MS 200            /* pause after a full round of failed hosts */
-#define TERNC_TIMEOUT_MS_DEFAULT 10000  /* session timeout asked for when cfg says 0 */
+#define TERNC_HOSTS_MAX 64                  /* servers in one connection string */
+#define TERNC_PATH_MAX 4096                 /* bytes of a path, chroot included */
+#define TERNC_OUTBUF_MAX (64u << 20)        /* bytes queued for sending per session */
+#define TERNC_BACKOFF_MS 200                /* pause after a full round of failed hosts */
+#define TERNC_TIMEOUT_MS_DEFAULT 10000      /* session timeout asked for when cfg says 0 */
 #define TERNC_SETWATCHES_CHUNK (128u << 10) /* bytes of paths per setWatches2 */
 
 struct ternc_loop;
@@ -122,10 +128,10 @@ typedef void (*ternc_watch_fn)(struct ternc *c, const struct ternc_event *ev, vo
 
 /* One result inside a multi reply. */
 struct ternc_multi_result {
-	int32_t type;       /* ZK_OP_CREATE2, ZK_OP_DELETE, ZK_OP_SETDATA, ZK_OP_CHECK, or ZK_OP_ERROR */
-	int32_t err;        /* ZK_OK, or this op's error (ZK_ERUNTIMEINCONSISTENCY: not run) */
-	const char *path;   /* create: the created path, chroot stripped */
-	struct zstat stat;  /* create, setData */
+	int32_t type; /* ZK_OP_CREATE2, ZK_OP_DELETE, ZK_OP_SETDATA, ZK_OP_CHECK, or ZK_OP_ERROR */
+	int32_t err;  /* ZK_OK, or this op's error (ZK_ERUNTIMEINCONSISTENCY: not run) */
+	const char *path;  /* create: the created path, chroot stripped */
+	struct zstat stat; /* create, setData */
 };
 
 /* The reply to one call. Which fields are set depends on @op:
@@ -174,8 +180,8 @@ void ternc_loop_free(struct ternc_loop *loop);
 /**
  * Wait up to @timeout_ms (-1 = until something happens, 0 = poll) for
  * socket readiness or a timer, then do all work that is due: read replies
- * and run callbacks, send, ping, reconnect. Return: number of sessions that
- * had work (>= 0), -errno (epoll_wait failed, not EINTR), -EDEADLK (called
+ * and run callbacks, send, ping, reconnect. Return: number of sockets that
+ * were ready (>= 0), -errno (epoll_wait failed, not EINTR), -EDEADLK (called
  * from a callback).
  */
 int ternc_loop_run(struct ternc_loop *loop, int timeout_ms);
@@ -209,12 +215,12 @@ void ternc_close(struct ternc *c);
 int ternc_open_sync(struct ternc_loop *loop, const struct ternc_cfg *cfg, int timeout_ms,
 		    struct ternc **out);
 
-int ternc_state(const struct ternc *c);                 /* enum ternc_state */
-int64_t ternc_session_id(const struct ternc *c);        /* 0 before the first handshake */
+int ternc_state(const struct ternc *c);          /* enum ternc_state */
+int64_t ternc_session_id(const struct ternc *c); /* 0 before the first handshake */
 /* Copies the 16 password bytes to @out (for resuming in another process). */
 void ternc_session_passwd(const struct ternc *c, uint8_t out[16]);
-int32_t ternc_session_timeout(const struct ternc *c);   /* negotiated, ms */
-int64_t ternc_last_zxid(const struct ternc *c);         /* highest zxid seen */
+int32_t ternc_session_timeout(const struct ternc *c); /* negotiated, ms */
+int64_t ternc_last_zxid(const struct ternc *c);       /* highest zxid seen */
 /* "host:port" of the current (or last) server, NULL if none yet. */
 const char *ternc_server(const struct ternc *c);
 struct ternc_loop *ternc_loop_of(const struct ternc *c);
@@ -269,8 +275,8 @@ int ternc_get(struct ternc *c, const char *path, ternc_watch_fn wfn, void *warg,
 int ternc_set(struct ternc *c, const char *path, const void *data, int32_t len, int32_t version,
 	      ternc_cb cb, void *arg);
 int ternc_get_acl(struct ternc *c, const char *path, ternc_cb cb, void *arg);
-int ternc_set_acl(struct ternc *c, const char *path, const struct zk_acl_list *acl,
-		  int32_t version, ternc_cb cb, void *arg);
+int ternc_set_acl(struct ternc *c, const char *path, const struct zk_acl_list *acl, int32_t version,
+		  ternc_cb cb, void *arg);
 /* getChildren2: names and the parent's stat. */
 int ternc_children(struct ternc *c, const char *path, ternc_watch_fn wfn, void *warg, ternc_cb cb,
 		   void *arg);
@@ -290,8 +296,8 @@ int ternc_add_watch(struct ternc *c, const char *path, bool recursive, ternc_wat
 int ternc_remove_watches(struct ternc *c, const char *path, int type, ternc_cb cb, void *arg);
 /* addauth: @cred is e.g. "user:pass" for "digest". Kept and re-sent on
  * every reconnect. A refusal ends the session (TERNC_AUTH_FAILED). */
-int ternc_add_auth(struct ternc *c, const char *scheme, const void *cred, int32_t len,
-		   ternc_cb cb, void *arg);
+int ternc_add_auth(struct ternc *c, const char *scheme, const void *cred, int32_t len, ternc_cb cb,
+		   void *arg);
 int ternc_whoami(struct ternc *c, ternc_cb cb, void *arg);
 
 /* ---- blocking wrappers ----

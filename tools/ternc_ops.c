@@ -94,9 +94,14 @@ int ternc_create(struct ternc *c, const char *path, const void *data, int32_t le
 	if (acl && (acl->count <= 0 || !acl->v))
 		return ZK_EINVALIDACL;
 	call.req.type = type;
-	call.req.op = (struct zk_op){.type = type, .path = buf, .data = data, .data_len = len,
-				     .acl = acl ? *acl : TERNC_OPEN_ACL, .flags = mode,
-				     .ttl = ttl_ms, .version = -1};
+	call.req.op = (struct zk_op){.type = type,
+				     .path = buf,
+				     .data = data,
+				     .data_len = len,
+				     .acl = acl ? *acl : TERNC_OPEN_ACL,
+				     .flags = mode,
+				     .ttl = ttl_ms,
+				     .version = -1};
 	return tc_submit(c, &call);
 }
 
@@ -172,8 +177,8 @@ int ternc_set(struct ternc *c, const char *path, const void *data, int32_t len, 
 	return tc_submit(c, &call);
 }
 
-int ternc_set_acl(struct ternc *c, const char *path, const struct zk_acl_list *acl,
-		  int32_t version, ternc_cb cb, void *arg)
+int ternc_set_acl(struct ternc *c, const char *path, const struct zk_acl_list *acl, int32_t version,
+		  ternc_cb cb, void *arg)
 {
 	char buf[TERNC_PATH_MAX];
 	struct tc_call call = {.cb = cb, .arg = arg, .wkind = TC_W_NONE};
@@ -202,7 +207,8 @@ static int multi_sub(struct ternc *c, const struct zk_op *in, struct zk_op *out,
 		seq = in->flags == TERNC_SEQUENTIAL || in->flags == TERNC_EPHEMERAL_SEQUENTIAL ||
 		      in->flags == TERNC_SEQUENTIAL_TTL;
 		if (out->type == ZK_OP_CREATE2)
-			out->type = ZK_OP_CREATE; /* a multi's create replies with create2 data anyway */
+			out->type =
+			    ZK_OP_CREATE; /* a multi's create replies with create2 data anyway */
 		if (in->acl.count <= 0 || !in->acl.v)
 			out->acl = TERNC_OPEN_ACL;
 		if (!data_ok(in->data, in->data_len))
@@ -233,12 +239,13 @@ int ternc_multi(struct ternc *c, const struct zk_op *ops, uint32_t n, ternc_cb c
 	if (!sub || !paths)
 		goto out;
 	for (uint32_t i = 0; i < n; i++)
-		if ((rc = multi_sub(c, &ops[i], &sub[i], paths + (size_t)i * TERNC_PATH_MAX)) != ZK_OK)
+		if ((rc = multi_sub(c, &ops[i], &sub[i], paths + (size_t)i * TERNC_PATH_MAX)) !=
+		    ZK_OK)
 			goto out;
 	struct tc_call call = {.cb = cb, .arg = arg, .wkind = TC_W_NONE};
 	call.req.type = ZK_OP_MULTI;
-	call.req.op = (struct zk_op){.type = ZK_OP_MULTI, .data_len = -1, .sub = sub,
-				     .sub_count = n};
+	call.req.op =
+	    (struct zk_op){.type = ZK_OP_MULTI, .data_len = -1, .sub = sub, .sub_count = n};
 	rc = tc_submit(c, &call); /* encodes now: sub and paths may go */
 out:
 	free(sub);
@@ -321,7 +328,8 @@ static size_t result_layout(const struct ternc_result *r, struct ternc_result *d
 		dst->data = NULL;
 	}
 	if (r->count > 0 && r->names) {
-		const char **v = take(base, &off, (size_t)r->count * sizeof(char *), sizeof(char *));
+		const char **v =
+		    take(base, &off, (size_t)r->count * sizeof(char *), sizeof(char *));
 		for (int32_t i = 0; i < r->count; i++) {
 			size_t n = strlen(r->names[i]) + 1;
 			char *p = take(base, &off, n, 1);
@@ -332,7 +340,8 @@ static size_t result_layout(const struct ternc_result *r, struct ternc_result *d
 			dst->names = v;
 	}
 	if (r->acl.count > 0 && r->acl.v) {
-		struct zk_acl *v = take(base, &off, (size_t)r->acl.count * sizeof(*v), sizeof(void *));
+		struct zk_acl *v =
+		    take(base, &off, (size_t)r->acl.count * sizeof(*v), sizeof(void *));
 		for (int32_t i = 0; i < r->acl.count; i++) {
 			const struct zk_acl *a = &r->acl.v[i];
 			size_t ns = strlen(a->id.scheme ? a->id.scheme : "") + 1;
@@ -349,7 +358,7 @@ static size_t result_layout(const struct ternc_result *r, struct ternc_result *d
 	}
 	if (r->multi_count > 0) {
 		struct ternc_multi_result *v =
-			take(base, &off, r->multi_count * sizeof(*v), sizeof(void *));
+		    take(base, &off, r->multi_count * sizeof(*v), sizeof(void *));
 		for (uint32_t i = 0; i < r->multi_count; i++) {
 			if (v)
 				v[i] = r->multi[i];
@@ -451,14 +460,14 @@ static int wait_end(struct ternc *c, struct tc_wait *w, int rc, struct ternc_res
 	return rc;
 }
 
-#define TC_SYNC(c, out, st, call_expr)                                                           \
-	do {                                                                                     \
-		int rc_;                                                                         \
-		struct tc_wait *w_ = wait_new((c), (out) != NULL, &rc_);                         \
-		if (!w_)                                                                         \
-			return rc_;                                                              \
-		rc_ = (call_expr);                                                               \
-		return wait_end((c), w_, rc_, (out), (st));                                      \
+#define TC_SYNC(c, out, st, call_expr)                                                             \
+	do {                                                                                       \
+		int rc_;                                                                           \
+		struct tc_wait *w_ = wait_new((c), (out) != NULL, &rc_);                           \
+		if (!w_)                                                                           \
+			return rc_;                                                                \
+		rc_ = (call_expr);                                                                 \
+		return wait_end((c), w_, rc_, (out), (st));                                        \
 	} while (0)
 
 int ternc_create_sync(struct ternc *c, const char *path, const void *data, int32_t len,
@@ -470,15 +479,13 @@ int ternc_create_sync(struct ternc *c, const char *path, const void *data, int32
 
 int ternc_delete_sync(struct ternc *c, const char *path, int32_t version)
 {
-	TC_SYNC(c, (struct ternc_result **)NULL, NULL,
-		ternc_delete(c, path, version, wait_cb, w_));
+	TC_SYNC(c, (struct ternc_result **)NULL, NULL, ternc_delete(c, path, version, wait_cb, w_));
 }
 
 int ternc_exists_sync(struct ternc *c, const char *path, ternc_watch_fn wfn, void *warg,
 		      struct zstat *st)
 {
-	TC_SYNC(c, (struct ternc_result **)NULL, st,
-		ternc_exists(c, path, wfn, warg, wait_cb, w_));
+	TC_SYNC(c, (struct ternc_result **)NULL, st, ternc_exists(c, path, wfn, warg, wait_cb, w_));
 }
 
 int ternc_get_sync(struct ternc *c, const char *path, ternc_watch_fn wfn, void *warg,
@@ -678,63 +685,109 @@ int ternc_digest_id(const char *user_pass, char *buf, size_t cap)
 const char *ternc_strerror(int err)
 {
 	switch (err) {
-	case ZK_OK: return "OK";
-	case ZK_ESYSTEM: return "SystemError";
-	case ZK_ERUNTIMEINCONSISTENCY: return "RuntimeInconsistency";
-	case ZK_EDATAINCONSISTENCY: return "DataInconsistency";
-	case ZK_ECONNECTIONLOSS: return "ConnectionLoss";
-	case ZK_EMARSHALLING: return "MarshallingError";
-	case ZK_EUNIMPLEMENTED: return "Unimplemented";
-	case ZK_EOPERATIONTIMEOUT: return "OperationTimeout";
-	case ZK_EBADARGUMENTS: return "BadArguments";
-	case ZK_EUNKNOWNSESSION: return "UnknownSession";
-	case ZK_ENEWCONFIGNOQUORUM: return "NewConfigNoQuorum";
-	case ZK_ERECONFIGINPROGRESS: return "ReconfigInProgress";
-	case ZK_EAPI: return "APIError";
-	case ZK_ENONODE: return "NoNode";
-	case ZK_ENOAUTH: return "NoAuth";
-	case ZK_EBADVERSION: return "BadVersion";
-	case ZK_ENOCHILDRENFOREPHEMERALS: return "NoChildrenForEphemerals";
-	case ZK_ENODEEXISTS: return "NodeExists";
-	case ZK_ENOTEMPTY: return "NotEmpty";
-	case ZK_ESESSIONEXPIRED: return "SessionExpired";
-	case ZK_EINVALIDCALLBACK: return "InvalidCallback";
-	case ZK_EINVALIDACL: return "InvalidACL";
-	case ZK_EAUTHFAILED: return "AuthFailed";
-	case ZK_ESESSIONMOVED: return "SessionMoved";
-	case ZK_ENOTREADONLY: return "NotReadOnly";
-	case ZK_EEPHEMERALONLOCALSESSION: return "EphemeralOnLocalSession";
-	case ZK_ENOWATCHER: return "NoWatcher";
-	case ZK_EREQUESTTIMEOUT: return "RequestTimeout";
-	case ZK_ERECONFIGDISABLED: return "ReconfigDisabled";
-	case ZK_ESESSIONCLOSEDREQUIRESASLAUTH: return "SessionClosedRequireSaslAuth";
-	case ZK_EQUOTAEXCEEDED: return "QuotaExceeded";
-	case ZK_ETHROTTLEDOP: return "ThrottledOp";
-	default: return "Unknown";
+	case ZK_OK:
+		return "OK";
+	case ZK_ESYSTEM:
+		return "SystemError";
+	case ZK_ERUNTIMEINCONSISTENCY:
+		return "RuntimeInconsistency";
+	case ZK_EDATAINCONSISTENCY:
+		return "DataInconsistency";
+	case ZK_ECONNECTIONLOSS:
+		return "ConnectionLoss";
+	case ZK_EMARSHALLING:
+		return "MarshallingError";
+	case ZK_EUNIMPLEMENTED:
+		return "Unimplemented";
+	case ZK_EOPERATIONTIMEOUT:
+		return "OperationTimeout";
+	case ZK_EBADARGUMENTS:
+		return "BadArguments";
+	case ZK_EUNKNOWNSESSION:
+		return "UnknownSession";
+	case ZK_ENEWCONFIGNOQUORUM:
+		return "NewConfigNoQuorum";
+	case ZK_ERECONFIGINPROGRESS:
+		return "ReconfigInProgress";
+	case ZK_EAPI:
+		return "APIError";
+	case ZK_ENONODE:
+		return "NoNode";
+	case ZK_ENOAUTH:
+		return "NoAuth";
+	case ZK_EBADVERSION:
+		return "BadVersion";
+	case ZK_ENOCHILDRENFOREPHEMERALS:
+		return "NoChildrenForEphemerals";
+	case ZK_ENODEEXISTS:
+		return "NodeExists";
+	case ZK_ENOTEMPTY:
+		return "NotEmpty";
+	case ZK_ESESSIONEXPIRED:
+		return "SessionExpired";
+	case ZK_EINVALIDCALLBACK:
+		return "InvalidCallback";
+	case ZK_EINVALIDACL:
+		return "InvalidACL";
+	case ZK_EAUTHFAILED:
+		return "AuthFailed";
+	case ZK_ESESSIONMOVED:
+		return "SessionMoved";
+	case ZK_ENOTREADONLY:
+		return "NotReadOnly";
+	case ZK_EEPHEMERALONLOCALSESSION:
+		return "EphemeralOnLocalSession";
+	case ZK_ENOWATCHER:
+		return "NoWatcher";
+	case ZK_EREQUESTTIMEOUT:
+		return "RequestTimeout";
+	case ZK_ERECONFIGDISABLED:
+		return "ReconfigDisabled";
+	case ZK_ESESSIONCLOSEDREQUIRESASLAUTH:
+		return "SessionClosedRequireSaslAuth";
+	case ZK_EQUOTAEXCEEDED:
+		return "QuotaExceeded";
+	case ZK_ETHROTTLEDOP:
+		return "ThrottledOp";
+	default:
+		return "Unknown";
 	}
 }
 
 const char *ternc_state_name(int state)
 {
 	switch (state) {
-	case TERNC_CONNECTING: return "CONNECTING";
-	case TERNC_CONNECTED: return "CONNECTED";
-	case TERNC_DISCONNECTED: return "DISCONNECTED";
-	case TERNC_EXPIRED: return "EXPIRED";
-	case TERNC_AUTH_FAILED: return "AUTH_FAILED";
-	case TERNC_CLOSED: return "CLOSED";
-	default: return "UNKNOWN";
+	case TERNC_CONNECTING:
+		return "CONNECTING";
+	case TERNC_CONNECTED:
+		return "CONNECTED";
+	case TERNC_DISCONNECTED:
+		return "DISCONNECTED";
+	case TERNC_EXPIRED:
+		return "EXPIRED";
+	case TERNC_AUTH_FAILED:
+		return "AUTH_FAILED";
+	case TERNC_CLOSED:
+		return "CLOSED";
+	default:
+		return "UNKNOWN";
 	}
 }
 
 const char *ternc_event_name(int type)
 {
 	switch (type) {
-	case ZK_EVENT_NONE: return "None";
-	case ZK_EVENT_CREATED: return "NodeCreated";
-	case ZK_EVENT_DELETED: return "NodeDeleted";
-	case ZK_EVENT_DATA_CHANGED: return "NodeDataChanged";
-	case ZK_EVENT_CHILDREN_CHANGED: return "NodeChildrenChanged";
-	default: return "Unknown";
+	case ZK_EVENT_NONE:
+		return "None";
+	case ZK_EVENT_CREATED:
+		return "NodeCreated";
+	case ZK_EVENT_DELETED:
+		return "NodeDeleted";
+	case ZK_EVENT_DATA_CHANGED:
+		return "NodeDataChanged";
+	case ZK_EVENT_CHILDREN_CHANGED:
+		return "NodeChildrenChanged";
+	default:
+		return "Unknown";
 	}
 }

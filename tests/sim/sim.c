@@ -117,7 +117,7 @@ struct sim {
 	struct vec acked;  /* writes acknowledged to their client */
 	uint64_t seq[SIM_CLIENTS], tag;
 	uint32_t epoch_leader[4096];
-	bool failed;
+	bool failed, faults_on;
 	char why[1024];
 	struct zab_cfg cfg;
 	uint64_t commits, elections_seen;
@@ -252,6 +252,8 @@ static int idx_of(const struct sim *m, uint32_t id)
 /* ---- the host ---- */
 
 static void drain(struct sim *m, uint32_t i);
+static void crash_server(struct sim *m, uint32_t i);
+static void update_links(struct sim *m);
 
 static void on_commit(struct sim *m, uint32_t i, const struct zab_act *a)
 {
@@ -595,6 +597,18 @@ static void step_disk(struct sim *m, uint32_t i)
 		d++;
 	if (d == s->durable_n)
 		return;
+	if (m->faults_on && chance(m, m->o.heavy ? 2000 : 200)) {
+		/* fsync failed: the core stops; the host exits and restarts later */
+		vlog(m, "s%u fsync error", s->id);
+		zab_on_logged(s->z, s->log.v[d - 1].zxid, -EIO, m->now);
+		drain(m, i);
+		if (zab_next_zxid(s->z) != 0 || s->serving)
+			FAIL(m, "server %u still serves after a log error", s->id);
+		crash_server(m, i);
+		s->down_until = m->now + rnd_range(m, 100, 1000);
+		update_links(m);
+		return;
+	}
 	s->durable_n = d;
 	zab_on_logged(s->z, s->log.v[d - 1].zxid, 0, m->now);
 	drain(m, i);
@@ -688,6 +702,7 @@ static void step(struct sim *m, bool with_faults, bool with_clients)
 	for (uint32_t i = 0; i < m->n; i++)
 		if (m->s[i].paused && m->now >= m->s[i].pause_until)
 			m->s[i].paused = false;
+	m->faults_on = with_faults;
 	if (with_faults)
 		faults(m);
 	step_network(m);
@@ -696,6 +711,8 @@ static void step(struct sim *m, bool with_faults, bool with_clients)
 		if (!s->up || s->paused)
 			continue;
 		step_disk(m, i);
+		if (!s->up)
+			continue;
 		zab_tick(s->z, m->now);
 		drain(m, i);
 	}
@@ -829,8 +846,9 @@ static bool run_seed(uint64_t seed, const struct opts *o, uint64_t *commits)
 		size_t off = 0;
 		for (uint32_t i = 0; i < m->n && off < sizeof(roles) - 1; i++)
 		{
-			struct zab_info in;
-			zab_info(m->s[i].z, &in);
+			struct zab_info in = { 0 };
+			if (m->s[i].z)
+				zab_info(m->s[i].z, &in);
 			off += (size_t)snprintf(roles + off, sizeof(roles) - off,
 						" s%u:%s/%u/%d n=%u c=%#" PRIx64 " p=%#" PRIx64 " l=%#" PRIx64,
 						m->s[i].id, zab_role_name(m->s[i].role), m->s[i].leader,

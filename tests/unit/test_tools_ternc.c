@@ -122,9 +122,15 @@ static void test_result_copy(void)
 	static const struct zk_acl acl[] = {{ZK_PERM_READ, {"digest", "u:h"}}};
 	struct ternc_multi_result mr[2] = {{ZK_OP_CREATE2, 0, "/m", {.version = 3}},
 					   {ZK_OP_DELETE, 0, NULL, {0}}};
-	struct ternc_result r = {.err = 0, .op = ZK_OP_GETDATA, .path = "/p",
-				 .data = (const uint8_t *)"abc", .data_len = 3,
-				 .acl = {1, acl}, .names = names, .count = 2, .multi = mr,
+	struct ternc_result r = {.err = 0,
+				 .op = ZK_OP_GETDATA,
+				 .path = "/p",
+				 .data = (const uint8_t *)"abc",
+				 .data_len = 3,
+				 .acl = {1, acl},
+				 .names = names,
+				 .count = 2,
+				 .multi = mr,
 				 .multi_count = 2};
 	struct ternc_result *d = result_copy(&r);
 	CU_ASSERT_FATAL(d != NULL);
@@ -167,8 +173,11 @@ static void test_frames_grow(void)
 	struct tc_buf b = {0};
 	static uint8_t data[300000];
 	struct zkp_request req = {.xid = 7, .type = ZK_OP_SETDATA};
-	req.op = (struct zk_op){.type = ZK_OP_SETDATA, .path = "/big", .data = data,
-				.data_len = (int32_t)sizeof(data), .version = -1};
+	req.op = (struct zk_op){.type = ZK_OP_SETDATA,
+				.path = "/big",
+				.data = data,
+				.data_len = (int32_t)sizeof(data),
+				.version = -1};
 	CU_ASSERT_EQUAL(buf_put_request(&b, &req), ZK_OK);
 	CU_ASSERT_EQUAL(buf_put_request(&b, &req), ZK_OK);
 	uint32_t flen = 0;
@@ -180,13 +189,13 @@ static void test_frames_grow(void)
 }
 
 static CU_TestInfo tests[] = {
-	{"hosts", test_hosts},
-	{"paths", test_paths},
-	{"watch_dispatch", test_watch_dispatch},
-	{"result_copy", test_result_copy},
-	{"acl_text", test_acl_text},
-	{"frames_grow", test_frames_grow},
-	CU_TEST_INFO_NULL,
+    {"hosts", test_hosts},
+    {"paths", test_paths},
+    {"watch_dispatch", test_watch_dispatch},
+    {"result_copy", test_result_copy},
+    {"acl_text", test_acl_text},
+    {"frames_grow", test_frames_grow},
+    CU_TEST_INFO_NULL,
 };
 static CU_SuiteInfo suites[] = {{"ternc", NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
 

@@ -9,18 +9,21 @@
 # The pass criterion: every test listed in expected_pass.txt (the tests that pass against Apache
 # ZooKeeper 3.8 standalone) must pass against ternd.  Tests outside the list may fail (they need a
 # 3-server ensemble, reconfig, or read-only mode) and are reported but do not fail the run.
+# --cluster-size 3 has the harness start a 3-server ensemble (server.N lines, myid; each server started
+# through the same wrapper) and checks against expected_pass_3.txt, recorded against a 3-server
+# Apache ZooKeeper 3.8 ensemble.
 # Bounds: pytest-timeout per test (--timeout 30, 3x the slowest test on ZooKeeper, when the plugin exists) and an overall deadline
 # after which the whole process group (pytest and the servers it started) is killed by its id.
 #
 # usage: run_kazoo.sh [--server tern|zookeeper] [--ternd PATH] [--build-root DIR]
 #                     [--record FILE] [--port-offset N] [--deadline SECS] [-k EXPR]
+#                     [--cluster-size 1|3]
 # exit: 0 all expected passed, 1 an expected test failed or did not run, 77 ternd not built.
 set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
-SERVER=tern TERND=${TERND:-} BUILD_ROOT="" RECORD="" PORT_OFFSET="" DEADLINE=900 KEXPR=""
-EXPECTED=$HERE/expected_pass.txt
+SERVER=tern TERND=${TERND:-} BUILD_ROOT="" RECORD="" PORT_OFFSET="" DEADLINE=900 KEXPR="" CLUSTER_SIZE=1
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -31,11 +34,18 @@ while [ $# -gt 0 ]; do
 	--port-offset) PORT_OFFSET=$2; shift ;;
 	--deadline) DEADLINE=$2; shift ;;
 	-k) KEXPR=$2; shift ;;
-	-h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+	--cluster-size) CLUSTER_SIZE=$2; shift ;;
+	-h|--help) sed -n '2,23p' "$0"; exit 0 ;;
 	*) echo "run_kazoo.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
 done
+
+case "$CLUSTER_SIZE" in
+1) EXPECTED=$HERE/expected_pass.txt ;;
+3) EXPECTED=$HERE/expected_pass_3.txt ;;
+*) echo "run_kazoo.sh: --cluster-size must be 1 or 3 (an expected-pass list exists for those)" >&2; exit 2 ;;
+esac
 
 if ! /usr/bin/python3 -c 'import kazoo.tests, pytest, mock, objgraph' 2>/dev/null; then
 	echo "run_kazoo.sh: needs python3-kazoo, python3-pytest, python3-mock, python3-objgraph" >&2
@@ -84,7 +94,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 export ZOOKEEPER_CLASSPATH=/etc/zookeeper/conf:/usr/share/java/zookeeper.jar
-export ZOOKEEPER_VERSION=3.8.0 ZOOKEEPER_CLUSTER_SIZE=1 ZOOKEEPER_PORT_OFFSET=$PORT_OFFSET
+export ZOOKEEPER_VERSION=3.8.0 ZOOKEEPER_CLUSTER_SIZE=$CLUSTER_SIZE ZOOKEEPER_PORT_OFFSET=$PORT_OFFSET
 TIMEOUT_OPT=()
 /usr/bin/python3 -c 'import pytest_timeout' 2>/dev/null && TIMEOUT_OPT=(--timeout 30)
 KOPT=()
@@ -116,7 +126,7 @@ if [ "$SERVER" = tern ] && ! preflight; then
 	exit 1
 fi
 
-echo "run_kazoo.sh: kazoo suite against $SERVER${TERND:+ ($TERND)}, ports from $PORT_OFFSET," \
+echo "run_kazoo.sh: kazoo suite against $SERVER${TERND:+ ($TERND)} x$CLUSTER_SIZE, ports from $PORT_OFFSET," \
 	"deadline ${DEADLINE}s" >&2
 T0=$SECONDS
 # setsid: pytest leads its own process group, so the deadline can stop it and its servers
@@ -137,16 +147,18 @@ done
 wait "$PYPID" 2>/dev/null
 ELAPSED=$((SECONDS - T0))
 # keep pytest's full output (tracebacks, server logs) for whoever chases a failure
-LOG=/tmp/kazoo_suite-pytest.$$.log
-[ -n "$BUILD_ROOT" ] && [ -d "$BUILD_ROOT/meson-logs" ] && LOG=$BUILD_ROOT/meson-logs/kazoo_suite-pytest.log
+SUFFIX=""
+[ "$CLUSTER_SIZE" = 1 ] || SUFFIX=_$CLUSTER_SIZE
+LOG=/tmp/kazoo_suite$SUFFIX-pytest.$$.log
+[ -n "$BUILD_ROOT" ] && [ -d "$BUILD_ROOT/meson-logs" ] && LOG=$BUILD_ROOT/meson-logs/kazoo_suite$SUFFIX-pytest.log
 cp "$WORK/pytest.log" "$LOG" 2>/dev/null && echo "run_kazoo.sh: full pytest output in $LOG" >&2
 grep -E '^(FAILED|ERROR) |[0-9]+ (passed|failed)' "$WORK/pytest.log" | cut -c1-160 >&2
 
-/usr/bin/python3 - "$WORK/junit.xml" "$EXPECTED" "$RECORD" "$SERVER" "$ELAPSED" "$KEXPR" <<'PY'
+/usr/bin/python3 - "$WORK/junit.xml" "$EXPECTED" "$RECORD" "$SERVER" "$ELAPSED" "$KEXPR" "$CLUSTER_SIZE" <<'PY'
 # Compare junit results with the expected-pass list; or record the passes as the new list.
 import os, sys, time
 import xml.etree.ElementTree as ET
-junit, expected_path, record, server, elapsed, kexpr = sys.argv[1:7]
+junit, expected_path, record, server, elapsed, kexpr, size = sys.argv[1:8]
 status = {}
 if os.path.exists(junit):
     for tc in ET.parse(junit).getroot().iter("testcase"):
@@ -165,10 +177,11 @@ print("kazoo suite vs %s: %d passed, %d failed, %d skipped in %ss"
       % (server, npass, nfail, nskip, elapsed))
 if record:
     with open(record, "w") as f:
-        f.write("# kazoo tests that pass against Apache ZooKeeper 3.8.0 standalone\n"
-                "# (python3-kazoo's kazoo/tests, ZOOKEEPER_CLUSTER_SIZE=1); recorded %s by\n"
-                "# tests/integration/kazoo_suite/run_kazoo.sh --server zookeeper --record\n"
-                % time.strftime("%Y-%m-%d"))
+        f.write("# kazoo tests that pass against Apache ZooKeeper 3.8.0 %s\n"
+                "# (python3-kazoo's kazoo/tests, ZOOKEEPER_CLUSTER_SIZE=%s); recorded %s by\n"
+                "# tests/integration/kazoo_suite/run_kazoo.sh --server zookeeper%s --record\n"
+                % ("standalone" if size == "1" else "with a %s-server ensemble" % size, size,
+                   time.strftime("%Y-%m-%d"), "" if size == "1" else " --cluster-size " + size))
         for tid in sorted(t for t, s in status.items() if s == "passed"):
             f.write(tid + "\n")
     print("recorded %d passing tests in %s" % (npass, record))
