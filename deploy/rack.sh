@@ -235,15 +235,19 @@ pick_net() {
 	return 1
 }
 
-# first 100-port block, from DIR's hash, with none of its ports listening
+# first 100-port block, from DIR's hash, below the ephemeral range (an
+# outgoing connection could hold any port in it) with no socket on its ports
 pick_ports() {
-	local crc base t p busy total=$1
+	local crc base t p busy total=$1 lo=20000 hi nblocks
 	crc=$(rack_crc)
-	base=$((20000 + ((crc >> 8) % 400) * 100))
+	hi=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	[ "$hi" -gt $((lo + 1000)) ] || { lo=10000; hi=20000; }
+	nblocks=$(((hi - lo) / 100 - 1))
+	base=$((lo + ((crc >> 8) % nblocks) * 100))
 	for ((t = 0; t < PROBE_TRIES; t++)); do
 		busy=0
 		for ((p = base; p < base + 3 * total; p++)); do
-			if [ -n "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then
+			if [ -n "$(ss -Htan "sport = :$p" 2>/dev/null)" ]; then
 				busy=1
 				break
 			fi
@@ -253,7 +257,7 @@ pick_ports() {
 			return 0
 		fi
 		base=$((base + 100))
-		[ "$base" -lt 60000 ] || base=20000
+		[ "$base" -lt $((hi - 100)) ] || base=$lo
 	done
 	return 1
 }

@@ -374,6 +374,47 @@ static void test_auth(const char *hosts, struct ternc *anon)
 	       found ? "names alice" : "without alice");
 }
 
+#define MANY_SESSIONS 64
+#define MANY_OPS 16
+
+static void count_ok_cb(struct ternc *c, const struct ternc_result *r, void *arg)
+{
+	int *n = arg;
+	(void)c;
+	*n += r->err == ZK_OK ? 1 : 1000000; /* a failure shows as a huge count */
+}
+
+/* Many sessions on one loop, each with calls queued before its handshake. */
+static void test_many_sessions(const char *hosts, struct ternc *c)
+{
+	struct ternc *v[MANY_SESSIONS];
+	int done = 0;
+	CHECK_RC(ternc_create_sync(c, "/many", NULL, 0, NULL, 0, 0, NULL), ZK_OK);
+	for (int i = 0; i < MANY_SESSIONS; i++) {
+		struct ternc_cfg cfg = {.hosts = hosts};
+		CHECK(ternc_open(loop, &cfg, &v[i]) == 0);
+		for (int k = 0; k < MANY_OPS; k++) {
+			char path[64];
+			snprintf(path, sizeof(path), "/many/s%02d-%02d", i, k);
+			CHECK_RC(ternc_create(v[i], path, NULL, -1, NULL, TERNC_EPHEMERAL, 0,
+					      count_ok_cb, &done),
+				 ZK_OK);
+		}
+	}
+	for (int i = 0; i < WAIT_MS / 20 && done < MANY_SESSIONS * MANY_OPS; i++)
+		ternc_loop_run(loop, 20);
+	CHECK(done == MANY_SESSIONS * MANY_OPS);
+	int32_t n = 0;
+	CHECK_RC(ternc_children_count_sync(c, "/many", &n), ZK_OK);
+	CHECK(n == MANY_SESSIONS * MANY_OPS);
+	for (int i = 0; i < MANY_SESSIONS; i++)
+		ternc_close(v[i]);
+	CHECK_RC(ternc_children_count_sync(c, "/many", &n), ZK_OK);
+	CHECK(n == 0); /* each close ended its session and its ephemerals */
+	printf("ok %d sessions on one loop, %d calls queued before each handshake\n", MANY_SESSIONS,
+	       MANY_OPS);
+}
+
 struct cb_probe {
 	struct ternc *victim;
 	int sync_rc;
@@ -415,6 +456,7 @@ static int cmd_basic(const char *hosts)
 	test_chroot(hosts, c);
 	test_auth(hosts, other);
 	test_callbacks(hosts, c);
+	test_many_sessions(hosts, c);
 	ternc_close(other);
 	ternc_close(c);
 	return 0;
