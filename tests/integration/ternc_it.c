@@ -403,6 +403,8 @@ static void test_many_sessions(const char *hosts, struct ternc *c)
 	}
 	for (int i = 0; i < WAIT_MS / 20 && done < MANY_SESSIONS * MANY_OPS; i++)
 		ternc_loop_run(loop, 20);
+	if (done != MANY_SESSIONS * MANY_OPS)
+		fprintf(stderr, "done %d\n", done);
 	CHECK(done == MANY_SESSIONS * MANY_OPS);
 	int32_t n = 0;
 	CHECK_RC(ternc_children_count_sync(c, "/many", &n), ZK_OK);

@@ -24,12 +24,34 @@ def need_kazoo():
         sys.exit(SKIP)
 
 
+_used_ports = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A free port below the kernel's ephemeral range: a port from that range
+    can be taken meanwhile by any outgoing connection (ternd's peers dial
+    each other), and the server would then fail to bind it."""
+    import random
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    lo, hi = 10000, max(low - 1, 10001)
+    for _ in range(1000):
+        port = random.randint(lo, hi)
+        if port in _used_ports:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _used_ports.add(port)
+        return port
+    raise RuntimeError("no free port below %d" % low)
 
 
 def fourlw(port, word, timeout=5.0):
