@@ -254,6 +254,11 @@ int tc_path_out(const struct ternc *c, const char *path, bool allow_trailing_sla
 	return ZK_OK;
 }
 
+size_t tc_chroot_len(const struct ternc *c)
+{
+	return c->chroot_len;
+}
+
 /* The caller's view of a server path (strip the chroot); in place, no copy. */
 static const char *path_in(const struct ternc *c, const char *path)
 {

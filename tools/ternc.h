@@ -13,8 +13,9 @@
  * xid, and a mismatch closes the connection.
  *
  * Every async call that returns ZK_OK runs its callback exactly once: with
- * the reply, with ZK_ECONNECTIONLOSS when the connection drops (or a
- * connection attempt fails) before the reply, or with ZK_ESESSIONEXPIRED /
+ * the reply, with ZK_ECONNECTIONLOSS when the connection drops before the
+ * reply (a call made while disconnected waits for the next handshake, but
+ * fails once every host of a round refused), or with ZK_ESESSIONEXPIRED /
  * ZK_EAUTHFAILED once the session is dead, or when ternc_close() runs. A
  * call that returns an error runs no callback. Callbacks run inside
  * ternc_loop_run() (never inside the call that queued them), may queue new
@@ -62,7 +63,7 @@
  *     ZK_ESESSIONEXPIRED  the session expired or was closed
  *     ZK_EAUTHFAILED      the server refused addauth; the session is dead
  *     ZK_EAPI             *_sync called from inside a callback
- *     ZK_EMARSHALLING     a reply could not be decoded (the connection drops too)
+ *   (a reply that cannot be decoded drops the connection: ZK_ECONNECTIONLOSS)
  *   ternc_strerror() names any of them ("NoNode", "NodeExists", ...).
  *
  * Tested against ternd and Apache ZooKeeper 3.8 (tests/integration/
@@ -175,7 +176,8 @@ struct ternc_cfg {
 
 /* Return: 0, -errno (epoll_create1). */
 int ternc_loop_new(struct ternc_loop **out);
-/* Close every session still open (no network wait), then free. NULL is ok. */
+/* Close every session still open (no network wait: their calls complete
+ * with ZK_ESESSIONEXPIRED), then free. Not from a callback. NULL is ok. */
 void ternc_loop_free(struct ternc_loop *loop);
 /**
  * Wait up to @timeout_ms (-1 = until something happens, 0 = poll) for

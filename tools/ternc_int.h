@@ -32,6 +32,8 @@ struct tc_call {
  * chroot + path to @buf (TERNC_PATH_MAX bytes).
  * Return: ZK_OK, ZK_EBADARGUMENTS. */
 int tc_path_out(const struct ternc *c, const char *path, bool allow_trailing_slash, char *buf);
+/* Bytes of the chroot prefix tc_path_out adds (0 without a chroot). */
+size_t tc_chroot_len(const struct ternc *c);
 /* Queue one call. Return: ZK_OK (cb runs once), or an error (no cb). */
 int tc_submit(struct ternc *c, const struct tc_call *call);
 /* Remove local watchers matching removeWatches' @type (ZK_WATCHER_*) on the

@@ -233,15 +233,22 @@ int ternc_multi(struct ternc *c, const struct zk_op *ops, uint32_t n, ternc_cb c
 {
 	if (!c || !ops || n == 0 || n > TERNC_MULTI_MAX)
 		return ZK_EBADARGUMENTS;
+	size_t bytes = 0; /* each prefixed path, exactly (tc_path_out checks the limit) */
+	for (uint32_t i = 0; i < n; i++)
+		bytes +=
+		    tc_chroot_len(c) + strnlen(ops[i].path ? ops[i].path : "", TERNC_PATH_MAX) + 1;
 	struct zk_op *sub = calloc(n, sizeof(*sub));
-	char *paths = malloc((size_t)n * TERNC_PATH_MAX);
+	char *paths = malloc(bytes);
 	int rc = ZK_ESYSTEM;
 	if (!sub || !paths)
 		goto out;
-	for (uint32_t i = 0; i < n; i++)
-		if ((rc = multi_sub(c, &ops[i], &sub[i], paths + (size_t)i * TERNC_PATH_MAX)) !=
-		    ZK_OK)
+	size_t off = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if ((rc = multi_sub(c, &ops[i], &sub[i], paths + off)) != ZK_OK)
 			goto out;
+		off += strlen(paths + off) + 1;
+		TN_ASSERT(off <= bytes);
+	}
 	struct tc_call call = {.cb = cb, .arg = arg, .wkind = TC_W_NONE};
 	call.req.type = ZK_OP_MULTI;
 	call.req.op =

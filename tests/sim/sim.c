@@ -103,6 +103,11 @@ struct opts {
 	bool heavy, verbose;
 };
 
+/* What the runs exercised, summed over seeds. */
+struct tally {
+	uint64_t leaders, snaps, truncs, crashes, fsync_errors, partitions, pauses, syncs;
+};
+
 struct sim {
 	struct opts o;
 	uint64_t rng, now;
@@ -121,6 +126,7 @@ struct sim {
 	char why[1024];
 	struct zab_cfg cfg;
 	uint64_t commits, elections_seen;
+	struct tally *t;
 };
 
 /* ---- helpers ---- */
@@ -381,6 +387,7 @@ static void on_state(struct sim *m, uint32_t i, const struct zab_act *a)
 	if (a->role == ZAB_LEADING && a->serving) {
 		uint32_t e = a->epoch % 4096u;
 		m->elections_seen++;
+		m->t->leaders++;
 		if (m->epoch_leader[e] && m->epoch_leader[e] != s->id)
 			FAIL(m, "two leaders in epoch %u: %u and %u", a->epoch,
 				    m->epoch_leader[e], s->id);
@@ -419,6 +426,7 @@ static void drain(struct sim *m, uint32_t i)
 			break;
 		}
 		case ZAB_ACT_LOG_TRUNCATE:
+			m->t->truncs++;
 			while (s->log.n && s->log.v[s->log.n - 1].zxid > a.zxid)
 				s->log.n--;
 			s->durable_n = TN_MIN(s->durable_n, s->log.n);
@@ -448,6 +456,7 @@ static void drain(struct sim *m, uint32_t i)
 				if (!txn_eq(&m->g.v[j], &s->state.v[j]))
 					FAIL(m, "server %u: snapshot entry #%u differs", s->id, j);
 			vlog(m, "s%u installs a snapshot at %#" PRIx64, s->id, a.zxid);
+			m->t->snaps++;
 			break;
 		case ZAB_ACT_COMMIT:
 			on_commit(m, i, &a);
@@ -468,6 +477,7 @@ static void drain(struct sim *m, uint32_t i)
 				FAIL(m, "server %u: SYNC_DONE with %u applied, %u committed before",
 					    s->id, s->state.n, s->syncs[k].need);
 			s->syncs[k] = s->syncs[--s->nsyncs];
+			m->t->syncs++;
 			break;
 		}
 		case ZAB_ACT_STATE:
@@ -506,10 +516,17 @@ static void start_server(struct sim *m, uint32_t i)
 	drain(m, i);
 }
 
+/* A crash keeps the durable log and, like a torn write, some prefix of the
+ * appends not yet reported durable (they may have reached the disk). */
 static void crash_server(struct sim *m, uint32_t i)
 {
 	struct srv *s = &m->s[i];
-	vlog(m, "s%u crashes (durable %u of %u)", s->id, s->durable_n, s->log.n);
+	uint32_t extra = (uint32_t)rnd_range(m, 0, s->log.n - s->durable_n);
+	if (chance(m, 500000))
+		extra = 0;
+	m->t->crashes++;
+	vlog(m, "s%u crashes (durable %u of %u, %u more survive)", s->id, s->durable_n, s->log.n, extra);
+	s->durable_n += extra;
 	zab_destroy(s->z);
 	s->z = NULL;
 	s->up = false;
@@ -600,6 +617,7 @@ static void step_disk(struct sim *m, uint32_t i)
 	if (m->faults_on && chance(m, m->o.heavy ? 2000 : 200)) {
 		/* fsync failed: the core stops; the host exits and restarts later */
 		vlog(m, "s%u fsync error", s->id);
+		m->t->fsync_errors++;
 		zab_on_logged(s->z, s->log.v[d - 1].zxid, -EIO, m->now);
 		drain(m, i);
 		if (zab_next_zxid(s->z) != 0 || s->serving)
@@ -679,6 +697,7 @@ static void faults(struct sim *m)
 				m->cut[a][b] = side[a] != side[b];
 		m->heal_at = m->now + rnd_range(m, 200, 4000);
 		vlog(m, "partition");
+		m->t->partitions++;
 		changed = true;
 	} else if (m->heal_at && m->now >= m->heal_at) {
 		memset(m->cut, 0, sizeof(m->cut));
@@ -691,6 +710,7 @@ static void faults(struct sim *m)
 		m->s[i].paused = true;
 		m->s[i].pause_until = m->now + rnd_range(m, 50, 2000);
 		vlog(m, "s%u pauses", m->s[i].id);
+		m->t->pauses++;
 	}
 	if (changed)
 		update_links(m);
@@ -798,7 +818,7 @@ static void sim_free(struct sim *m)
 	vec_free(&m->acked);
 }
 
-static bool run_seed(uint64_t seed, const struct opts *o, uint64_t *commits)
+static bool run_seed(uint64_t seed, const struct opts *o, uint64_t *commits, struct tally *t)
 {
 	struct sim *m = calloc(1, sizeof(*m));
 	bool ok;
@@ -806,6 +826,7 @@ static bool run_seed(uint64_t seed, const struct opts *o, uint64_t *commits)
 
 	TN_ASSERT(m);
 	m->o = *o;
+	m->t = t;
 	m->rng = seed * 0x2545f4914f6cdd1dull + 1;
 	m->n = o->voters + o->observers;
 	m->now = 1000;
@@ -897,6 +918,7 @@ int main(int argc, char **argv)
 {
 	struct opts o = { .voters = 3, .observers = 0, .steps = 3000 };
 	uint64_t a = 1, b = 1, passed = 0, failed = 0, commits = 0;
+	struct tally t = { 0 };
 
 	for (int i = 1; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -929,12 +951,16 @@ int main(int argc, char **argv)
 	if (o.voters == 0 || o.voters + o.observers > SIM_SERVERS_MAX)
 		return usage();
 	for (uint64_t s = a; s <= b; s++) {
-		if (run_seed(s, &o, &commits))
+		if (run_seed(s, &o, &commits, &t))
 			passed++;
 		else
 			failed++;
 	}
-	printf("%" PRIu64 " passed, %" PRIu64 " failed (%" PRIu64 " txns committed)\n", passed, failed,
-	       commits);
+	printf("exercised: %" PRIu64 " txns committed, %" PRIu64 " leaders served, %" PRIu64
+	       " snapshots, %" PRIu64 " truncations, %" PRIu64 " syncs, %" PRIu64 " crashes, %" PRIu64
+	       " fsync errors, %" PRIu64 " partitions, %" PRIu64 " pauses\n",
+	       commits, t.leaders, t.snaps, t.truncs, t.syncs, t.crashes, t.fsync_errors, t.partitions,
+	       t.pauses);
+	printf("%" PRIu64 " passed, %" PRIu64 " failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -256,10 +256,11 @@ static void load_hist(struct zab *z)
 		CU_ASSERT(zab_history_load(z, Z(5, c), "u", 1) == 0);
 }
 
-static void sync_case(tn_zxid f, tn_zxid prev, uint8_t want_kind, tn_zxid want_zxid)
+static void sync_case_h(const struct zab_durable *dd, const tn_zxid *hist, uint32_t nhist, tn_zxid f,
+			tn_zxid prev, uint8_t want_kind, tn_zxid want_zxid)
 {
 	struct lead L;
-	struct zab_durable d = hist_durable();
+	struct zab_durable d = *dd;
 	struct zab_cfg cf = cfg3(1, 3, 0);
 	const struct zab_msg *m;
 
@@ -267,18 +268,23 @@ static void sync_case(tn_zxid f, tn_zxid prev, uint8_t want_kind, tn_zxid want_z
 	L.c = calloc(1, sizeof(*L.c));
 	L.now = 1000;
 	CU_ASSERT_FATAL(zab_create(&L.z, &cf, &d, L.now) == 0);
-	load_hist(L.z);
+	if (hist) {
+		for (uint32_t i = 0; i < nhist; i++)
+			CU_ASSERT(zab_history_load(L.z, hist[i], "h", 1) == 0);
+	} else {
+		load_hist(L.z);
+	}
 	zab_tick(L.z, L.now);
 	zab_on_peer_up(L.z, 2, L.now);
 	for (uint32_t p = 2; p <= 3; p++) {
 		struct zab_msg v = { .kind = ZAB_M_VOTE, .state = ZAB_LOOKING, .round = 1, .leader = 1,
-				     .zxid = d.last_logged, .epoch = 5 };
+				     .zxid = d.last_logged, .epoch = d.current_epoch };
 		deliver(L.z, p, &v, L.now);
 	}
 	L.now += 100;
 	zab_tick(L.z, L.now);
 	drain(L.z, L.c);
-	CU_ASSERT_EQUAL(learner_hello(&L, 2, false, 4, f, prev), 6);
+	CU_ASSERT_EQUAL(learner_hello(&L, 2, false, 4, f, prev), d.accepted_epoch + 1);
 	if (want_kind == ZAB_M_SNAP) {
 		CU_ASSERT(count_kind(L.c, ZAB_ACT_SNAP_SEND) == 1);
 		CU_ASSERT(find_send(L.c, 2, ZAB_M_DIFF) == NULL);
@@ -292,9 +298,15 @@ static void sync_case(tn_zxid f, tn_zxid prev, uint8_t want_kind, tn_zxid want_z
 	CU_ASSERT_EQUAL(m->zxid, want_zxid);
 	m = find_send(L.c, 2, ZAB_M_NEWLEADER);
 	CU_ASSERT_FATAL(m != NULL);
-	CU_ASSERT_EQUAL(m->zxid, Z(5, 10));
-	CU_ASSERT_EQUAL(m->epoch, 6);
+	CU_ASSERT_EQUAL(m->zxid, d.last_logged);
+	CU_ASSERT_EQUAL(m->epoch, d.accepted_epoch + 1);
 	lead_free(&L);
+}
+
+static void sync_case(tn_zxid f, tn_zxid prev, uint8_t want_kind, tn_zxid want_zxid)
+{
+	struct zab_durable d = hist_durable();
+	sync_case_h(&d, NULL, 0, f, prev, want_kind, want_zxid);
 }
 
 static void test_sync_selection(void)
@@ -305,6 +317,37 @@ static void test_sync_selection(void)
 	sync_case(Z(4, 7), Z(3, 2), ZAB_M_TRUNC, Z(4, 3));             /* an epoch-4 tail we lack */
 	sync_case(Z(3, 9), Z(2, 5), ZAB_M_SNAP, Z(4, 1));              /* older than our history */
 	sync_case(Z(4, 0) + 0, ZAB_ZXID_UNKNOWN, ZAB_M_SNAP, Z(4, 1)); /* unknown point */
+	{
+		/* We skipped epoch 5 and hold (4,3), which the learner's epoch-5 leader
+		 * lacked: the learner keeps only its log through (4,2), its last zxid
+		 * before epoch 5, not through our (4,3). */
+		struct zab_durable d = { 6, 6, Z(6, 2), Z(4, 1) };
+		const tn_zxid h[] = { Z(4, 1), Z(4, 2), Z(4, 3), Z(6, 1), Z(6, 2) };
+		sync_case_h(&d, h, 5, Z(5, 3), Z(4, 2), ZAB_M_TRUNC, Z(4, 2));
+		sync_case_h(&d, h, 5, Z(5, 3), ZAB_ZXID_UNKNOWN, ZAB_M_SNAP, Z(4, 1));
+	}
+}
+
+/* A voter of the ACKEPOCH quorum ahead of the leader makes it give up. */
+static void test_leader_behind_gives_up(void)
+{
+	struct lead L;
+	struct zab_durable d = { 3, 3, Z(3, 4), Z(3, 4) };
+	struct zab_info in;
+
+	lead_setup(&L, 3, 0, &d, 0);
+	learner_hello(&L, 2, false, 3, Z(3, 9), ZAB_ZXID_UNKNOWN); /* same epoch, longer log */
+	zab_info(L.z, &in);
+	CU_ASSERT_EQUAL(in.role, ZAB_LOOKING);
+	CU_ASSERT(find_send(L.c, 2, ZAB_M_DIFF) == NULL);
+	CU_ASSERT(find_send(L.c, 2, ZAB_M_TRUNC) == NULL);
+	lead_free(&L);
+	lead_setup(&L, 3, 0, &d, 0);
+	learner_hello(&L, 2, false, 2, Z(3, 9), ZAB_ZXID_UNKNOWN); /* older currentEpoch: not ahead */
+	zab_info(L.z, &in);
+	CU_ASSERT_EQUAL(in.role, ZAB_LEADING);
+	CU_ASSERT(find_send(L.c, 2, ZAB_M_TRUNC) != NULL);
+	lead_free(&L);
 }
 
 /* ---- broadcast ---- */
@@ -583,6 +626,7 @@ static CU_TestInfo tests[] = {
 	{ "election_highest", test_election_highest },
 	{ "election_adopts_better_vote", test_election_adopts_better_vote },
 	{ "sync_selection", test_sync_selection },
+	{ "leader_behind_gives_up", test_leader_behind_gives_up },
 	{ "commit_at_quorum", test_commit_at_quorum },
 	{ "observer_inform", test_observer_inform },
 	{ "rollover", test_rollover },
