@@ -393,6 +393,19 @@ static void ensure_started(struct zab *z)
 	zab_go_looking(z);
 }
 
+/* O(1) invariants, checked after every event (always on: data is at stake). */
+static void check(const struct zab *z)
+{
+	TN_ASSERT(z->current_epoch <= z->accepted_epoch);
+	TN_ASSERT(z->last_committed <= z->last_logged && z->last_durable <= z->last_logged);
+	TN_ASSERT(z->failed || hist_last(z) == z->last_logged); /* the core knows its log tail */
+	TN_ASSERT(z->h.base <= z->last_committed);                /* uncommitted txns are kept */
+	TN_ASSERT(z->role != ZAB_LEADING || z->last_proposed == z->last_logged);
+	TN_ASSERT(!z->serving || z->role != ZAB_LOOKING);
+	TN_ASSERT(z->nsync <= ZAB_SYNC_PENDING_MAX);
+	TN_ASSERT_HOT(z->h.n == 0 || zab_hist_at(z, 0)->zxid > z->h.base);
+}
+
 /* ---- lifecycle ---- */
 
 int zab_create(struct zab **out, const struct zab_cfg *cfg, const struct zab_durable *d,
@@ -500,6 +513,7 @@ void zab_tick(struct zab *z, uint64_t now_ms)
 	case ZAB_LEADING: zab_leader_tick(z); break;
 	default: zab_learner_tick(z); break;
 	}
+	check(z);
 }
 
 int zab_on_message(struct zab *z, uint32_t peer, const void *msg, size_t len, uint64_t now_ms)
@@ -526,6 +540,7 @@ int zab_on_message(struct zab *z, uint32_t peer, const void *msg, size_t len, ui
 		zab_learner_on_msg(z, peer, &m);
 	else
 		z->dropped++;
+	check(z);
 	return 0;
 }
 
@@ -555,6 +570,7 @@ void zab_on_peer_down(struct zab *z, uint32_t peer, uint64_t now_ms)
 		zab_leader_peer_down(z, peer);
 	else if (z->role != ZAB_LOOKING && peer == z->leader)
 		zab_go_looking(z);
+	check(z);
 }
 
 void zab_on_logged(struct zab *z, tn_zxid zxid, int err, uint64_t now_ms)
@@ -576,6 +592,7 @@ void zab_on_logged(struct zab *z, tn_zxid zxid, int err, uint64_t now_ms)
 		zab_leader_on_logged(z);
 	else if (z->role != ZAB_LOOKING)
 		zab_learner_on_logged(z);
+	check(z);
 }
 
 int zab_snap_send(struct zab *z, uint32_t peer, tn_zxid zxid, const void *snap, size_t len)
@@ -627,6 +644,7 @@ int zab_propose(struct zab *z, tn_zxid zxid, const void *txn, size_t len)
 	zab_act_append(z, zxid, txn, (uint32_t)len);
 	z->last_proposed = zxid;
 	z->proposals++;
+	check(z);
 	return 0;
 }
 

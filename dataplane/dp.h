@@ -86,6 +86,9 @@ struct dp_sess {
 	_Atomic uint32_t refs;
 	_Atomic uint64_t owner;    /* dp_conn_token of the attached connection, 0 = none */
 	bool closing;              /* control thread only: a closeSession is in flight */
+	bool read_only;            /* control thread only: attached to a read-only server
+				    * (readonlymode.enabled, no quorum): writes refused */
+	bool local;                /* control thread only: made by a read-only server, in no log */
 	struct dp_sess *hnext;     /* control thread only: hash chain */
 };
 

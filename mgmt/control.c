@@ -130,6 +130,10 @@ struct ctl {
 static bool is_learner(const struct ctl *c);
 static void learner_submit(struct ctl *c, struct pend *p);
 static void pump(struct ctl *c);
+struct zkp_connect_req;
+struct zkp_request;
+static void connect_read_only(struct ctl *c, struct dp_msg *m, const struct zkp_connect_req *cr);
+static void request_read_only(struct ctl *c, struct dp_msg *m, const struct zkp_request *rq);
 
 /* ---- sessions ---- */
 
@@ -446,8 +450,13 @@ static void on_connect(struct ctl *c, struct dp_msg *m)
 	struct zkp_connect_rsp rsp = { 0 };
 	int32_t to;
 
-	if (zkp_decode_connect_req(m->data, m->len, &cr) < 0 || !atomic_load(&c->serving)) {
+	if (zkp_decode_connect_req(m->data, m->len, &cr) < 0 ||
+	    (!atomic_load(&c->serving) && !(cfg->readonly_mode && cr.read_only))) {
 		post_token(c, dp_conn_token(m->worker, m->slot, m->gen), DP_MSG_CLOSE, NULL, 0);
+		goto out;
+	}
+	if (!atomic_load(&c->serving)) {
+		connect_read_only(c, m, &cr);
 		goto out;
 	}
 	if ((uint64_t)cr.last_zxid_seen > store_last_zxid(c->s)) {
@@ -527,7 +536,12 @@ static void on_request(struct ctl *c, struct dp_msg *m)
 	p->xid = rq.xid;
 	p->type = rq.type;
 	if (!atomic_load(&c->serving)) {
-		post_token(c, dp_conn_token(m->worker, m->slot, m->gen), DP_MSG_CLOSE, NULL, 0);
+		if (s->read_only) {
+			request_read_only(c, m, &rq);
+		} else {
+			post_token(c, dp_conn_token(m->worker, m->slot, m->gen), DP_MSG_CLOSE,
+				   NULL, 0);
+		}
 		pend_free(p);
 		return;
 	}
@@ -590,6 +604,91 @@ static void submit_internal(struct ctl *c, uint64_t session, const struct zk_op 
 	req.hdr.session = session;
 	req.hdr.type = op->type;
 	submit_txn(c, p, &req, op->path ? strlen(op->path) : 0);
+}
+
+
+/* ---- read-only mode (readonlymode.enabled, ZooKeeper's ReadOnlyZooKeeperServer) ----
+ * Without a quorum, a server with readonlymode.enabled still takes clients
+ * that said canBeReadOnly: reads come from its local (possibly stale) state,
+ * writes get NotReadOnly. A known session attaches as it is; a new one gets
+ * a local id that no log ever sees. When the quorum is back every read-only
+ * connection is closed, so its client reconnects read-write. */
+
+static void connect_read_only(struct ctl *c, struct dp_msg *m, const struct zkp_connect_req *cr)
+{
+	struct zkp_connect_rsp rsp = { .has_read_only = true, .read_only = true,
+				       .passwd_len = ZKP_PASSWD_LEN };
+	const struct cfg *cfg = c->cc.cfg;
+	uint64_t id = (uint64_t)cr->session_id;
+	struct dp_sess *s = id ? sess_find(c, id) : NULL;
+	uint8_t pw[ZKP_PASSWD_LEN];
+	int32_t to = TN_MAX(cr->timeout_ms, (int32_t)cfg->session_timeout_ms_min);
+
+	to = TN_MIN(to, (int32_t)cfg->session_timeout_ms_max);
+	if (s) {
+		sess_passwd(id, pw);
+		if (cr->passwd_len != ZKP_PASSWD_LEN || memcmp(pw, cr->passwd, sizeof pw))
+			s = NULL;
+	}
+	if (!s) {
+		id = new_session_id(c);
+		if (!(s = sess_add(c, id, to)))
+			return;
+		s->local = true;
+	}
+	uint64_t tok = dp_conn_token(m->worker, m->slot, m->gen);
+	uint64_t old = atomic_exchange(&s->owner, tok);
+	if (old && old != tok)
+		post_token(c, old, DP_MSG_CLOSE, NULL, 0);
+	s->read_only = true;
+	s->timeout_ms = to;
+	atomic_store_explicit(&s->touch_ms, dp_now_ms(), memory_order_relaxed);
+	rsp.timeout_ms = to;
+	rsp.session_id = (int64_t)id;
+	sess_passwd(id, rsp.passwd);
+	TN_INFO("ctl", "%s: read-only session 0x%" PRIx64, m->ip, id);
+	post_rsp(c, m, DP_MSG_CONNECTED, 0, NULL, &rsp, s);
+}
+
+static void request_read_only(struct ctl *c, struct dp_msg *m, const struct zkp_request *rq)
+{
+	if (rq->type == ZK_OP_CLOSESESSION) {
+		struct dp_sess *s = m->sess;
+		post_hdr(c, m, rq->xid, rq->type, ZK_OK, DP_MSGF_CLOSE_AFTER);
+		atomic_store(&s->owner, 0);
+		if (s->local)
+			sess_remove(c, s->id);
+		return;
+	}
+	if (rq->type == ZK_OP_SYNC) {
+		struct zkp_response r = { .hdr = { rq->xid, (int64_t)store_last_zxid(c->s), 0 },
+					  .type = ZK_OP_SYNC, .path = rq->op.path };
+		post_rsp(c, m, DP_MSG_REPLY, 0, &r, NULL, NULL);
+		return;
+	}
+	post_hdr(c, m, rq->xid, rq->type, ZK_ENOTREADONLY, 0);
+}
+
+/* The quorum is back: read-only clients reconnect read-write. */
+static void drop_read_only(struct ctl *c)
+{
+	for (unsigned b = 0; b < CTL_SESS_BUCKETS; b++)
+		for (struct dp_sess **pp = &c->sess[b]; *pp;) {
+			struct dp_sess *s = *pp;
+			if (s->read_only) {
+				uint64_t tok = atomic_exchange(&s->owner, 0);
+				if (tok)
+					post_token(c, tok, DP_MSG_CLOSE, NULL, 0);
+				s->read_only = false;
+			}
+			if (s->local) {
+				*pp = s->hnext;
+				s->hnext = NULL;
+				dp_sess_put(s);
+				continue;
+			}
+			pp = &s->hnext;
+		}
 }
 
 /* ---- completion: apply in zxid order, then answer ---- */
@@ -1376,6 +1475,8 @@ static void on_state(struct ctl *c, const struct zab_act *a)
 	c->role = a->role;
 	c->leader = a->leader;
 	atomic_store(&c->role_pub, (int)a->role);
+	if (a->serving && !was)
+		drop_read_only(c);
 	if (a->serving && !was && a->role == ZAB_LEADING) {
 		uint64_t now = dp_now_ms(); /* a new leader restarts every session's clock */
 		for (unsigned b = 0; b < CTL_SESS_BUCKETS; b++)
@@ -1880,6 +1981,10 @@ size_t ctl_fourlw(void *arg, const char *cmd, char *out, size_t cap)
 		static const char *const modes[] = { "looking", "follower", "leader", "observer" };
 		int r = atomic_load(&c->role_pub);
 		in->mode = r >= 0 && r <= ZAB_OBSERVING ? modes[r] : "looking";
+		if (dp && !in->serving && c->cc.cfg->readonly_mode && !atomic_load(&c->failed)) {
+			in->serving = true; /* as ZooKeeper's read-only server answers */
+			in->mode = "read-only";
+		}
 	}
 	in->zxid = store_last_zxid(c->s);
 	in->lat_min = ds.lat_min_us / 1000u;

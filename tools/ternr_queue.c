@@ -221,7 +221,7 @@ int ternr_queue_push(struct ternc *c, const char *path, uint32_t prio, const voi
 		return ZK_EBADARGUMENTS;
 	tr_guid(guid);
 	snprintf(base, sizeof(base), "q-%03u-%s-", prio, guid);
-	return tr_create_protected(c, path, base, guid, data, len, TERNC_PERSISTENT_SEQUENTIAL,
+	return tr_create_protected(c, path, base, guid, data, len, TERNC_SEQUENTIAL,
 				   out, &st);
 }
 

@@ -281,6 +281,45 @@ def test_old_leader_log_truncated():
             z2.close()
 
 
+def test_read_only_mode():
+    # readonlymode.enabled: a server cut off from its quorum serves reads to
+    # clients that allow it, refuses their writes, and goes back to read-write
+    from kazoo.exceptions import NotReadOnlyCallError
+    from kazoo.protocol.states import KeeperState
+    with Ensemble(TERND, 3, extra_cfg="readonlymode.enabled=true\n") as ens:
+        lead = ens.leader()
+        keep = [i for i in (1, 2, 3) if i != lead][0]
+        zk = client(ens.hosts())
+        zk.create("/ro", b"before")
+        zk.stop()
+        zk.close()
+        others = [i for i in (1, 2, 3) if i != keep]
+        for i in others:
+            ens[i].kill()
+        wait_for(lambda: ens.mode(keep) == "read-only", 30, "read-only mode")
+        assert ternlib.fourlw(ens[keep].port, "isro") == "ro"
+        ro = KazooClient(hosts=ens[keep].hosts(), read_only=True, timeout=10)
+        ro.start(timeout=15)
+        try:
+            assert ro.client_state == KeeperState.CONNECTED_RO, ro.client_state
+            assert ro.get("/ro")[0] == b"before"
+            try:
+                ro.create("/ro/x", b"")
+                raise AssertionError("a write succeeded on a read-only server")
+            except NotReadOnlyCallError:
+                pass
+            for i in others:
+                ens[i].start()
+            ens.wait_leader(30)
+            wait_for(lambda: ro.client_state == KeeperState.CONNECTED, 30,
+                     "the client to reconnect read-write")
+            ro.retry(ro.create, "/ro/x", b"")
+            assert ternlib.fourlw(ens[keep].port, "isro") == "rw"
+        finally:
+            ro.stop()
+            ro.close()
+
+
 run_tests([
     ("election_on_start", test_election_on_start),
     ("replication_through_every_server", test_replication_through_every_server),
@@ -290,4 +329,5 @@ run_tests([
     ("no_quorum_no_service", test_no_quorum_no_service),
     ("far_behind_learner_gets_snap", test_far_behind_learner_gets_snap),
     ("old_leader_log_truncated", test_old_leader_log_truncated),
+    ("read_only_mode", test_read_only_mode),
 ])
