@@ -35,7 +35,7 @@ if ! { [ -f build/build.ninja ] || meson setup build; } || ! ninja -C build; the
 	echo "$passed passed, $((failed + 1)) failed"
 	exit 1
 fi
-run_meson_tests build main unit fault integration
+run_meson_tests build main unit fault sim integration
 
 if ! { [ -f build-asan/build.ninja ] ||
 	meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dassert_hot=true; } ||
@@ -44,7 +44,7 @@ if ! { [ -f build-asan/build.ninja ] ||
 	failed=$((failed + 1))
 else
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		run_meson_tests build-asan asan unit fault
+		run_meson_tests build-asan asan unit fault sim
 fi
 
 if ! { [ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true; } ||
