@@ -320,6 +320,47 @@ def test_read_only_mode():
             ro.close()
 
 
+def test_observers():
+    # 3 voters + 2 observers: observers serve reads and forward writes, catch
+    # up after a restart, and never count toward the quorum
+    with Ensemble(TERND, 3, observers=2) as ens:
+        assert ens.mode(4) == "observer" and ens.mode(5) == "observer", (ens.mode(4), ens.mode(5))
+        zo = client(ens[4].hosts())
+        try:
+            zo.create("/obs", b"via observer")
+            zv = client(ens[1].hosts())
+            try:
+                zv.sync("/obs")
+                assert zv.get("/obs")[0] == b"via observer"
+                ens[5].stop()
+                for n in range(50):
+                    zv.create("/obs/n%02d" % n, b"")
+                ens[5].start()
+                ens.wait_leader(30)
+                z5 = client(ens[5].hosts())
+                try:
+                    z5.sync("/obs")
+                    assert len(z5.get_children("/obs")) == 50
+                finally:
+                    z5.stop()
+                    z5.close()
+            finally:
+                zv.stop()
+                zv.close()
+            # two voters down: 1 voter + 2 observers is no quorum
+            lead = ens.leader()
+            down = [i for i in (1, 2, 3) if i != lead]
+            for i in down:
+                ens[i].kill()
+            wait_for(lambda: ens.mode(4) not in ("observer",), 30, "the observer to stop serving")
+            for i in down:
+                ens[i].start()
+            ens.wait_leader(30)
+        finally:
+            zo.stop()
+            zo.close()
+
+
 run_tests([
     ("election_on_start", test_election_on_start),
     ("replication_through_every_server", test_replication_through_every_server),
@@ -330,4 +371,5 @@ run_tests([
     ("far_behind_learner_gets_snap", test_far_behind_learner_gets_snap),
     ("old_leader_log_truncated", test_old_leader_log_truncated),
     ("read_only_mode", test_read_only_mode),
+    ("observers", test_observers),
 ])
