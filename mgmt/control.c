@@ -58,7 +58,7 @@
 #define CTL_ENS_STOP_WAIT_MS 1000u
 #define CTL_TOUCH_MAX 65536u      /* sessions per touch message */
 
-enum pend_kind { PK_TXN, PK_SYNC, PK_NEW_SESSION };
+enum pend_kind { PK_TXN, PK_SYNC, PK_NEW_SESSION, PK_DEAD /* failed after queueing */ };
 
 struct pend {
 	struct pend *next;
@@ -80,6 +80,8 @@ struct pend {
 	uint64_t session;
 	uint64_t sync_tag;         /* PK_SYNC on a learner: its zab_sync tag */
 	bool foreign;              /* leader: a learner's request, applied from its COMMIT */
+	bool queued;               /* already in the FIFO (held, then released) */
+	size_t arena_cap;
 };
 
 struct ctl {
@@ -121,6 +123,7 @@ struct ctl {
 	_Atomic bool restart;      /* the state was replaced on disk: ternd re-executes */
 	tn_zxid told_durable;      /* last zab_on_logged */
 	uint64_t sync_next, sync_done;
+	unsigned syncs;            /* PK_SYNC items in the FIFO (ensemble) */
 	uint64_t t_touch;
 	uint8_t *fwd;              /* forward encode buffer */
 	size_t fwd_cap;
@@ -128,7 +131,7 @@ struct ctl {
 
 /* the ensemble section (below the thread's loop) */
 static bool is_learner(const struct ctl *c);
-static void learner_submit(struct ctl *c, struct pend *p);
+static void ens_submit(struct ctl *c, struct pend *p, struct store_req *req, size_t hint);
 static void pump(struct ctl *c);
 struct zkp_connect_req;
 struct zkp_request;
@@ -408,7 +411,8 @@ static void submit_txn(struct ctl *c, struct pend *p, struct store_req *req, siz
 		pend_free(p); /* its learner answers the client; we apply it from the COMMIT */
 		return;
 	}
-	pend_push(c, p);
+	if (!p->queued)
+		pend_push(c, p);
 	return;
 fail_prepped:
 	/* The overlay now holds a txn that is not in the log. With nothing else
@@ -423,6 +427,10 @@ fail:
 	fail_client(c, p);
 	if (rc == -EIO || rc == -TN_ESHUTDOWN)
 		atomic_store(&c->failed, true);
+	if (p->queued) {
+		p->kind = PK_DEAD; /* in the FIFO: pump() drops it at the head */
+		return;
+	}
 	pend_free(p);
 }
 
@@ -438,6 +446,7 @@ static struct pend *pend_new(struct dp_msg *m, enum pend_kind kind, size_t arena
 		free(p);
 		return NULL;
 	}
+	p->arena_cap = arena_bytes;
 	return p;
 }
 
@@ -480,12 +489,11 @@ static void on_connect(struct ctl *c, struct dp_msg *m)
 		p->timeout_ms = to;
 		p->has_read_only = cr.has_read_only;
 		p->type = ZK_OP_CREATESESSION;
-		if (is_learner(c)) {
-			p->session = req.hdr.session;
-			learner_submit(c, p);
-			return;
-		}
-		submit_txn(c, p, &req, 0);
+		p->session = req.hdr.session;
+		if (c->zab)
+			ens_submit(c, p, &req, 0);
+		else
+			submit_txn(c, p, &req, 0);
 		return;
 	}
 	struct dp_sess *s = sess_find(c, (uint64_t)cr.session_id);
@@ -553,7 +561,8 @@ static void on_request(struct ctl *c, struct dp_msg *m)
 	if (rq.type == ZK_OP_SYNC) {
 		p->kind = PK_SYNC;
 		p->sync_path = rq.op.path;
-		if (is_learner(c)) {
+		if (c->zab) {
+			/* on the leader too: a quorum confirms it still leads */
 			p->sync_tag = ++c->sync_next;
 			if (zab_sync(c->zab, p->sync_tag) < 0) {
 				post_token(c, dp_conn_token(m->worker, m->slot, m->gen), DP_MSG_CLOSE,
@@ -561,6 +570,7 @@ static void on_request(struct ctl *c, struct dp_msg *m)
 				pend_free(p);
 				return;
 			}
+			c->syncs++;
 		}
 		pend_push(c, p);
 		if (c->zab)
@@ -573,12 +583,11 @@ static void on_request(struct ctl *c, struct dp_msg *m)
 	req.hdr.type = rq.type;
 	if (rq.type == ZK_OP_CLOSESESSION)
 		s->closing = true;
-	if (is_learner(c)) {
-		p->session = s->id;
-		learner_submit(c, p);
-		return;
-	}
-	submit_txn(c, p, &req, m->len);
+	p->session = s->id;
+	if (c->zab)
+		ens_submit(c, p, &req, m->len);
+	else
+		submit_txn(c, p, &req, m->len);
 }
 
 /* An internal request (expiry, reaping): no client, super rights. */
@@ -1030,23 +1039,21 @@ static int fwd_send(struct ctl *c, struct pend *p)
 	return zab_forward(c->zab, c->fwd, w.len);
 }
 
-static unsigned learner_syncs(const struct ctl *c)
-{
-	unsigned n = 0;
-	for (const struct pend *p = c->head; p; p = p->next)
-		n += p->kind == PK_SYNC;
-	return n;
-}
-
-/* A learner's request: forward it now, or hold it behind a sync. */
-static void learner_submit(struct ctl *c, struct pend *p)
+/* Ensemble: a write goes to the log now, or waits behind an unfinished sync
+ * (so no reply can overtake the sync's). Learners forward, the leader preps. */
+static void ens_submit(struct ctl *c, struct pend *p, struct store_req *req, size_t hint)
 {
 	int rc;
 
-	p->fwd = true;
-	if (learner_syncs(c) > 0) {
+	p->fwd = is_learner(c);
+	if (c->syncs > 0) {
 		p->held = true;
+		p->queued = true;
 		pend_push(c, p);
+		return;
+	}
+	if (!p->fwd) {
+		submit_txn(c, p, req, hint);
 		return;
 	}
 	if ((rc = fwd_send(c, p)) < 0) {
@@ -1056,6 +1063,45 @@ static void learner_submit(struct ctl *c, struct pend *p)
 		return;
 	}
 	pend_push(c, p);
+}
+
+/* A held item's turn: forward it, or prep it again from its request. */
+static void release_held(struct ctl *c, struct pend *q)
+{
+	struct store_req req = { 0 };
+	struct zk_op op = { .type = ZK_OP_CREATESESSION };
+	struct zkp_request rq;
+	int rc;
+
+	q->held = false;
+	q->fwd = is_learner(c);
+	if (q->fwd) {
+		if ((rc = fwd_send(c, q)) < 0) {
+			TN_WARN("ctl", "cannot forward a request to the leader: %s", tn_strerror(rc));
+			fail_client(c, q);
+			q->kind = PK_DEAD;
+		}
+		return;
+	}
+	req.hdr.session = q->session;
+	if (q->kind == PK_NEW_SESSION) {
+		req.op = &op;
+		req.session_timeout_ms = q->timeout_ms;
+		req.hdr.type = ZK_OP_CREATESESSION;
+		submit_txn(c, q, &req, 0);
+		return;
+	}
+	struct tn_arena a = tn_arena_init(q->arena, q->arena_cap);
+	if (zkp_decode_request(q->m->data, q->m->len, &a, &rq) != ZKP_DEC_OK) {
+		fail_client(c, q);
+		q->kind = PK_DEAD;
+		return;
+	}
+	req.op = &rq.op;
+	req.auth = &q->m->auth->a;
+	req.hdr.cxid = rq.xid;
+	req.hdr.type = rq.type;
+	submit_txn(c, q, &req, q->m->len);
 }
 
 static void pend_pop(struct ctl *c)
@@ -1074,25 +1120,22 @@ static void reply_sync(struct ctl *c, struct pend *p)
 	post_rsp(c, p->m, DP_MSG_REPLY, 0, &r, NULL, NULL);
 }
 
-/* Complete syncs at the head; on a learner, forward what they held. */
+/* Complete the syncs and drop the dead items at the head, and release what
+ * a completed sync held (up to the next sync). */
 static void pump(struct ctl *c)
 {
-	while (c->head && c->head->kind == PK_SYNC &&
-	       (!is_learner(c) || c->head->sync_tag <= c->sync_done)) {
+	while (c->head && (c->head->kind == PK_DEAD ||
+			   (c->head->kind == PK_SYNC && c->head->sync_tag <= c->sync_done))) {
 		struct pend *p = c->head;
 		pend_pop(c);
-		reply_sync(c, p);
-		pend_free(p);
-		for (struct pend *q = c->head; q && q->kind != PK_SYNC; q = q->next) {
-			if (!q->held)
-				continue;
-			q->held = false;
-			if (fwd_send(c, q) < 0) {
-				/* the order of this FIFO is now broken: start over */
-				atomic_store(&c->failed, true);
-				return;
-			}
+		if (p->kind == PK_SYNC) {
+			c->syncs--;
+			reply_sync(c, p);
 		}
+		pend_free(p);
+		for (struct pend *q = c->head; q && q->kind != PK_SYNC; q = q->next)
+			if (q->held)
+				release_held(c, q);
 	}
 }
 
@@ -1107,6 +1150,7 @@ static void drop_clients(struct ctl *c)
 				   DP_MSG_CLOSE, NULL, 0);
 		pend_free(p);
 	}
+	c->syncs = 0;
 	for (unsigned b = 0; b < CTL_SESS_BUCKETS; b++)
 		for (struct dp_sess *s = c->sess[b]; s; s = s->hnext) {
 			uint64_t tok = atomic_exchange(&s->owner, 0);
@@ -1125,7 +1169,10 @@ static void on_commit(struct ctl *c, tn_zxid zxid, const uint8_t *data, size_t l
 	struct tn_arena a;
 	int rc;
 
-	if (p && !p->fwd && p->kind != PK_SYNC && p->zxid == zxid) {
+	pump(c); /* dead items must not hide the head */
+	p = c->head;
+	if (p && !p->fwd && !p->held && (p->kind == PK_TXN || p->kind == PK_NEW_SESSION) &&
+	    p->zxid == zxid) {
 		pend_pop(c);
 		complete_txn(c, p);
 		pend_free(p);

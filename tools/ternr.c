@@ -352,6 +352,7 @@ struct ternr_lock {
 	int state;
 	int lost_err;
 	bool woken;
+	uint32_t wait_gen; /* which wait a waiter token belongs to */
 	uint32_t wakeups;
 	int64_t token;
 	int64_t disc_since_ms;
@@ -424,10 +425,11 @@ static void lock_held_watch(struct ternc *c, const struct ternc_event *ev, void 
 
 static void lock_wait_watch(struct ternc *c, const struct ternc_event *ev, void *arg)
 {
+	uint32_t gen = ((struct tr_tok *)arg)->gen;
 	struct ternr_lock *l = (struct ternr_lock *)tr_tok_take(arg);
 	(void)c;
-	if (!l)
-		return;
+	if (!l || (gen != l->wait_gen && ev->type != ZK_EVENT_NONE))
+		return; /* a watch left from an earlier wait (its node was gone, or we gave up) */
 	l->woken = true;
 	if (ev->type != ZK_EVENT_NONE && l->state == LK_WAITING)
 		l->wakeups++;
@@ -460,6 +462,7 @@ static int lock_wait_pred(struct ternr_lock *l, const char *pred, int64_t deadli
 	struct tr_tok *t = tr_tok_new(&l->own);
 	if (!t)
 		return ZK_ESYSTEM;
+	t->gen = ++l->wait_gen;
 	l->woken = false;
 	rc = ternc_exists_sync(l->c, path, lock_wait_watch, t, NULL);
 	tr_tok_settle(t, rc, true);

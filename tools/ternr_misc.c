@@ -14,6 +14,7 @@
 
 enum { OP_LIST, OP_LIST_WATCH, OP_GET, OP_EXISTS };
 enum { W_LEADER, W_GROUP, W_CONFIG };
+#define GROUP_HASH_EMPTY 0xcbf29ce484222325ull /* FNV-1a offset basis: no names */
 
 struct ternr_watcher {
 	struct tr_owner own; /* first: tokens point here */
@@ -26,6 +27,7 @@ struct ternr_watcher {
 	char node[TERNC_PATH_MAX]; /* leader: the node being watched */
 	char last_id[TERNR_ID_MAX];
 	int64_t last_mzxid; /* config: last version reported (mzxid; -1 absent) */
+	uint64_t last_hash; /* group: hash of the last list reported */
 	union {
 		ternr_leader_fn leader;
 		ternr_group_fn group;
@@ -152,7 +154,10 @@ static void group_reply(struct ternr_watcher *w, int op, const struct ternc_resu
 		return;
 	}
 	if (r->err == ZK_ENONODE) {
-		w->fn.group(w->c, ZK_OK, NULL, 0, w->arg);
+		if (!w->have_last || w->last_hash != GROUP_HASH_EMPTY)
+			w->fn.group(w->c, ZK_OK, NULL, 0, w->arg);
+		w->have_last = true;
+		w->last_hash = GROUP_HASH_EMPTY;
 		w_call(w, OP_EXISTS, w->path);
 		return;
 	}
@@ -168,7 +173,17 @@ static void group_reply(struct ternr_watcher *w, int op, const struct ternc_resu
 	for (int32_t i = 0; i < r->count; i++)
 		v[i] = r->names[i];
 	qsort(v, (size_t)r->count, sizeof(*v), name_cmp);
-	w->fn.group(w->c, ZK_OK, v, (uint32_t)r->count, w->arg);
+	uint64_t h = GROUP_HASH_EMPTY; /* FNV-1a over the sorted names: report changes only */
+	for (int32_t i = 0; i < r->count; i++)
+		for (const char *p = v[i];; p++) {
+			h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+			if (!*p)
+				break;
+		}
+	if (!w->have_last || h != w->last_hash)
+		w->fn.group(w->c, ZK_OK, v, (uint32_t)r->count, w->arg);
+	w->have_last = true;
+	w->last_hash = h;
 	free(v);
 }
 

@@ -24,7 +24,10 @@ The search:
     whose invocation precedes every pending completion; backtrack when a
     completion is reached whose op is not yet linearized.
   - Lowe's memo: a (set of linearized ops, model state) pair seen once is
-    never explored again (the set is an int bitmask).
+    never explored again. The set is kept as a 128-bit Zobrist hash (XOR of
+    a random word per linearized op), so a memo entry stays small on
+    histories of tens of thousands of ops; a collision (odds ~ entries^2 /
+    2^128) could only prune a branch, i.e. never turn a bad history good.
   - Unknown ops complete at infinity and are optional: the search succeeds
     once every op with a known outcome is linearized.
   - Bounded: each search has a deadline and answers "undecided" past it.
@@ -34,6 +37,7 @@ Run `lincheck.py --self-test` for the checker's own tests, or
 (one JSON op a line, the format test_faults.py writes).
 """
 import json
+import random
 import sys
 import time
 
@@ -41,6 +45,7 @@ INF = float("inf")
 NOSTEP = object()  # the model refuses this op in this state
 OK, FAIL, UNDECIDED = "linearizable", "not linearizable", "undecided"
 DEADLINE_CHECK_EVERY = 2048  # search steps between clock reads
+ZOBRIST_BITS = 128
 
 
 class Op:
@@ -166,6 +171,8 @@ def check_key(key, ops, deadline, init=None):
             prv[q] = node
 
     known_left = sum(1 for o in ops if not o.unknown)
+    zob = random.Random(0x7a6b).getrandbits
+    word = [zob(ZOBRIST_BITS) for _ in range(n)]
     state, mask = init, 0
     stack, memo = [], set()
     steps = 0
@@ -182,7 +189,7 @@ def check_key(key, ops, deadline, init=None):
             op = ops[cur]
             ns = step(state, op)
             if ns is not NOSTEP:
-                m2 = mask | (1 << cur)
+                m2 = mask ^ word[cur]
                 if (m2, ns) not in memo:
                     memo.add((m2, ns))
                     stack.append((cur, state))
@@ -202,7 +209,7 @@ def check_key(key, ops, deadline, init=None):
         if not stack:
             break
         j, state = stack.pop()
-        mask &= ~(1 << j)
+        mask ^= word[j]
         relink(j + n)
         relink(j)
         if not ops[j].unknown:
@@ -326,7 +333,6 @@ def self_test():
     print("%s bounded search answers undecided: %s in %.2fs" % ("PASS" if good else "FAIL",
                                                                 status, took))
     # a larger random history produced by a sequential register is accepted
-    import random
     rnd = random.Random(7)
     ops, st, t = [], None, 0
     for i in range(400):

@@ -79,6 +79,7 @@ ZK_SYSPROPS = {
     "extendedTypesEnabled": "zookeeper.extendedTypesEnabled",
     "znode.container.checkIntervalMs": "znode.container.checkIntervalMs",
     "java.security.auth.login.config": "java.security.auth.login.config",
+    "readonlymode.enabled": "readonlymode.enabled",
 }
 
 # slf4j-simple, when installed, sends ZooKeeper's log to stderr (our log file)

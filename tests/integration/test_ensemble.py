@@ -299,7 +299,7 @@ def test_read_only_mode():
         wait_for(lambda: ens.mode(keep) == "read-only", 30, "read-only mode")
         assert ternlib.fourlw(ens[keep].port, "isro") == "ro"
         ro = KazooClient(hosts=ens[keep].hosts(), read_only=True, timeout=10)
-        ro.start(timeout=15)
+        ro.start(timeout=30)
         try:
             assert ro.client_state == KeeperState.CONNECTED_RO, ro.client_state
             assert ro.get("/ro")[0] == b"before"
@@ -361,6 +361,31 @@ def test_observers():
             zo.close()
 
 
+def test_sync_between_pipelined_writes():
+    # writes and syncs pipelined on one session, on the leader and on a
+    # follower: every reply in order, the sync sees the writes before it
+    with Ensemble(TERND, 3) as ens:
+        lead = ens.leader()
+        fol = [i for i in (1, 2, 3) if i != lead][0]
+        for i in (lead, fol):
+            zk = client(ens[i].hosts())
+            try:
+                base = "/p%d" % i
+                zk.create(base, b"")
+                rs = []
+                for n in range(200):
+                    rs.append(zk.create_async("%s/a%03d" % (base, n), b""))
+                    if n % 20 == 0:
+                        rs.append(zk.sync_async(base))
+                        rs.append(zk.get_children_async(base))
+                for r in rs:
+                    r.get(timeout=20)
+                assert len(zk.get_children(base)) == 200
+            finally:
+                zk.stop()
+                zk.close()
+
+
 run_tests([
     ("election_on_start", test_election_on_start),
     ("replication_through_every_server", test_replication_through_every_server),
@@ -372,4 +397,5 @@ run_tests([
     ("old_leader_log_truncated", test_old_leader_log_truncated),
     ("read_only_mode", test_read_only_mode),
     ("observers", test_observers),
+    ("sync_between_pipelined_writes", test_sync_between_pipelined_writes),
 ])

@@ -47,7 +47,7 @@ FAULT_HOLD = (0.4, 3.0)    # seconds a fault lasts
 FAULT_GAP = (0.3, 1.5)     # seconds between faults
 CLIENT_PROCS = 3           # one per server
 THREADS_PER_PROC = 2       # kazoo clients per process
-MAX_OPS_PER_THREAD = 4000
+MAX_OPS_PER_THREAD = 40000  # a bound, above what 30 s of load reaches
 OP_TIMEOUT = 4.0           # seconds a client waits for one reply
 KEYS = ["/reg/k0", "/reg/k1", "/reg/k2"]
 CHECK_BUDGET = 90.0        # seconds for the linearizability search
@@ -60,6 +60,8 @@ UID_BASE = 47300           # server i runs as uid UID_BASE + i (for partitions)
 def client_main(argv):
     """--client CID HOSTS SECONDS OUTFILE SEED: run THREADS_PER_PROC kazoo
     clients against HOSTS until SECONDS pass; write their ops to OUTFILE."""
+    import logging
+    logging.getLogger("kazoo").setLevel(logging.ERROR)  # reconnects are expected here
     from kazoo.client import KazooClient
     from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
     cid, hosts, seconds, outfile, seed = (int(argv[0]), argv[1], float(argv[2]),
@@ -191,6 +193,8 @@ if len(sys.argv) > 1 and sys.argv[1] == "--client":
     sys.exit(client_main(sys.argv[2:]))
 
 ternlib.need_kazoo()
+import logging  # noqa: E402
+logging.getLogger("kazoo").setLevel(logging.ERROR)
 from kazoo.client import KazooClient  # noqa: E402
 from kazoo.exceptions import NoNodeError  # noqa: E402
 
@@ -224,12 +228,6 @@ class Partitioner:
             self.why_not = "nft or setpriv missing"
         elif os.geteuid() != 0:
             self.why_not = "not root"
-
-    def ports(self, i):
-        line = [l for l in open(os.path.join(self.ens[i].dir, "zoo.cfg"))
-                if l.startswith("server.%d=" % i)] if os.path.exists(
-                    os.path.join(self.ens[i].dir, "zoo.cfg")) else []
-        return self._ports[i]
 
     def setup(self):
         """Before the servers start: run each under its own uid, create the table."""
@@ -338,6 +336,15 @@ class Nemesis:
         i = self.rnd.randint(1, self.ens.n)
         return i, "server %d (%s)" % (i, self.ens.mode(i, 0.5) or "?")
 
+    def zxids(self):
+        out = []
+        for i in range(1, self.ens.n + 1):
+            try:
+                out.append("%x" % self.ens.zxid(i))
+            except (OSError, TypeError):
+                out.append("?")
+        return "/".join(out)
+
     def heal_all(self):
         for i in sorted(self.paused):
             try:
@@ -389,7 +396,7 @@ class Nemesis:
         self.heal_all()
         try:
             lead = self.ens.wait_leader(15)
-            self.note("healed; leader %d" % lead)
+            self.note("healed; leader %d, zxids %s" % (lead, self.zxids()))
         except AssertionError:
             self.note("healed; no leader within 15s")
         time.sleep(self.rnd.uniform(*FAULT_GAP))
@@ -575,9 +582,24 @@ def test_faults_under_load():
             "on" if part.active else "off (%s)" % part.why_not))
         print("final zxid %s on all servers, leader %d; checker %.2fs: %s" % (
             hex(zxids[0]), lead, check_s, status))
-        if problems:
+        mz = max((trees[1][k][2] for k in KEYS if trees[1].get(k)), default=0)
+        if mz > zxids[0]:
+            problems.append("srvr reports zxid %x on every server but %s has mzxid %x: "
+                            "srvr's zxid is stale" % (zxids[0], [k for k in KEYS if trees[1].get(k)
+                                                                 and trees[1][k][2] == mz], mz))
+        acks = sorted(o.ret for o in known if o.kind != "read" and (
+            isinstance(o.result, tuple) or o.result == "ok"))
+        if acks:
+            base = nem.t0 * 1e9
+            per = {}
+            for t in acks:
+                b = int((t - base) / 5e9) * 5
+                per[b] = per.get(b, 0) + 1
+            print("acknowledged writes per 5 s from the nemesis start: %s" % sorted(per.items()))
+        if problems or os.environ.get("TERN_KEEP"):
             text = "\n".join(problems)
             keep_evidence(seed, ens, ops, creates, nem.schedule, text)
+        if problems:
             raise AssertionError(text)
     finally:
         for p, _ in procs:
