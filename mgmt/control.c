@@ -1267,7 +1267,7 @@ static void on_forwarded(struct ctl *c, uint32_t from, const uint8_t *data, size
 	    count > STORE_AUTH_MAX)
 		goto bad;
 	/* one arena: the auth ids, then the decoded request */
-	size_t cap = sizeof *au + len + ZKP_ARENA_FOR(len);
+	size_t cap = sizeof *au + len + 16 + ZKP_ARENA_FOR(len);
 	if (!(p = pend_new(NULL, PK_TXN, cap))) {
 		TN_ERROR("ctl", "out of memory for a forwarded request");
 		return;
@@ -1301,7 +1301,7 @@ static void on_forwarded(struct ctl *c, uint32_t from, const uint8_t *data, size
 		submit_txn(c, p, &req, 0);
 		return;
 	}
-	size_t used = (size_t)(str - (char *)p->arena);
+	size_t used = ((size_t)(str - (char *)p->arena) + 15) & ~(size_t)15; /* arena: aligned base */
 	struct tn_arena a = tn_arena_init(p->arena + used, cap - used);
 	struct zkp_request rq;
 	if (body_len <= 0 || zkp_decode_request(body, (size_t)body_len, &a, &rq) != ZKP_DEC_OK)

@@ -44,7 +44,7 @@ if ! { [ -f build-asan/build.ninja ] ||
 	failed=$((failed + 1))
 else
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		run_meson_tests build-asan asan unit fault sim
+		run_meson_tests build-asan asan unit fault sim ensemble
 fi
 
 if ! { [ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true; } ||

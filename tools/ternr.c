@@ -1,6 +1,7 @@
 /* tools/ternr.c: shared recipe plumbing (retries, protected creates, child
  * lists, watch tokens) and the locks, fencing and election. The design is in
- * tools/ternr.h; the other recipes are in ternr_misc.c.
+ * tools/ternr.h; observers, groups and naming are in ternr_misc.c, barriers
+ * and queues in ternr_queue.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -53,6 +54,7 @@ int tr_step(struct ternc *c, int64_t deadline_ms)
 		return ZK_ESESSIONEXPIRED;
 	if (tr_cancelled())
 		return TERNR_ECANCELED;
+	TN_ASSERT(ternc_loop_of(c));
 	int64_t left = deadline_ms - tr_now_ms();
 	if (left <= 0)
 		return ZK_EOPERATIONTIMEOUT;
@@ -295,11 +297,14 @@ struct tr_tok *tr_tok_new(struct tr_owner *o)
 
 struct tr_owner *tr_tok_take(struct tr_tok *t)
 {
+	TN_ASSERT(t);
 	struct tr_owner *o = t->owner;
 	if (o) {
 		struct tr_tok **pp = &o->toks;
-		while (*pp != t)
+		while (*pp != t) {
+			TN_ASSERT(*pp); /* a live owner lists every token it handed out */
 			pp = &(*pp)->next;
+		}
 		*pp = t->next;
 	}
 	free(t);
@@ -324,8 +329,10 @@ void tr_tok_settle(struct tr_tok *t, int rc, bool exists_call)
 		struct tr_owner *o = t->owner;
 		if (o) {
 			struct tr_tok **pp = &o->toks;
-			while (*pp != t)
+			while (*pp != t) {
+				TN_ASSERT(*pp);
 				pp = &(*pp)->next;
+			}
 			*pp = t->next;
 		}
 		t->owner = NULL;
@@ -438,6 +445,7 @@ static void lock_wait_watch(struct ternc *c, const struct ternc_event *ev, void 
 /* The node we must wait for, or -1 if we hold the lock; -2 if ours is gone. */
 static int32_t lock_pred(const struct ternr_lock *l, const struct tr_list *ls)
 {
+	TN_ASSERT(l->node[0] == '/' && l->state == LK_WAITING);
 	const char *mine = strrchr(l->node, '/') + 1;
 	for (uint32_t i = 0; i < ls->count; i++) {
 		if (strcmp(ls->v[i].name, mine) != 0)
@@ -492,6 +500,7 @@ static int lock_make_node(struct ternr_lock *l)
 
 static int lock_got(struct ternr_lock *l)
 {
+	TN_ASSERT(l->node[0] && l->token > 0);
 	l->state = LK_HELD;
 	l->disc_since_ms = 0;
 	struct tr_tok *t = tr_tok_new(&l->own);

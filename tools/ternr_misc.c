@@ -73,6 +73,8 @@ static void w_reply(struct ternc *c, const struct ternc_result *r, void *arg);
 
 static void w_call(struct ternr_watcher *w, int op, const char *path)
 {
+	TN_ASSERT(op >= OP_LIST && op <= OP_EXISTS);
+	TN_ASSERT(!w->done);
 	struct tr_tok *ct = tr_tok_new(&w->own);
 	struct tr_tok *wt = op == OP_LIST ? NULL : tr_tok_new(&w->own);
 	int rc = ZK_ESYSTEM;
@@ -108,6 +110,17 @@ static void leader_report(struct ternr_watcher *w, const char *id)
 
 static void leader_reply(struct ternr_watcher *w, int op, const struct ternc_result *r)
 {
+	TN_ASSERT(w->kind == W_LEADER && (op == OP_GET || op == OP_LIST || op == OP_LIST_WATCH ||
+					  op == OP_EXISTS));
+	if (op == OP_EXISTS) { /* the election path appeared meanwhile: list it */
+		if (r->err == ZK_OK) {
+			w->gen++;
+			w_start(w);
+		} else if (r->err != ZK_ENONODE) {
+			w_end(w, r->err);
+		}
+		return;
+	}
 	if (op == OP_GET) {
 		if (r->err == ZK_ENONODE) { /* resigned between list and get */
 			w->gen++;
@@ -146,6 +159,7 @@ static int name_cmp(const void *a, const void *b)
 
 static void group_reply(struct ternr_watcher *w, int op, const struct ternc_result *r)
 {
+	TN_ASSERT(w->kind == W_GROUP && op != OP_GET);
 	if (op == OP_EXISTS) { /* the group appeared meanwhile: list it */
 		if (r->err == ZK_OK) {
 			w->gen++;
@@ -189,6 +203,7 @@ static void group_reply(struct ternr_watcher *w, int op, const struct ternc_resu
 
 static void config_reply(struct ternr_watcher *w, int op, const struct ternc_result *r)
 {
+	TN_ASSERT(w->kind == W_CONFIG && (op == OP_GET || op == OP_EXISTS));
 	if (op == OP_EXISTS) {
 		if (r->err == ZK_OK) {
 			w->gen++;
@@ -386,6 +401,7 @@ static int member_add(struct ternc *c, const char *path, const char *name, struc
 		ternc_result_free(r);
 		return rc;
 	}
+	TN_ASSERT(m->v);
 	struct ternr_member *mb = &m->v[m->count];
 	size_t n = r->data_len > 0 ? (size_t)r->data_len : 0;
 	mb->name = strdup(name);

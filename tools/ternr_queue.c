@@ -34,6 +34,7 @@ static int waiter_exists(struct waiter *w, struct ternc *c, const char *path)
 	if (!t)
 		return ZK_ESYSTEM;
 	w->woken = false;
+	TN_ASSERT(path[0] == '/');
 	int rc = ternc_exists_sync(c, path, waiter_watch, t, NULL);
 	tr_tok_settle(t, rc, true);
 	return rc;
@@ -42,6 +43,7 @@ static int waiter_exists(struct waiter *w, struct ternc *c, const char *path)
 /* Run the loop until the watch fired. Return: ZK_OK, errors of tr_step. */
 static int waiter_wait(struct waiter *w, struct ternc *c, int64_t deadline_ms)
 {
+	TN_ASSERT(w && c);
 	int rc = ZK_OK;
 	for (uint32_t i = 0; rc == ZK_OK && !w->woken && i < TERNR_STEPS_MAX; i++)
 		rc = tr_step(c, deadline_ms);
@@ -302,6 +304,7 @@ static int queue_take(struct ternc *c, const char *path, const char *name,
 	char item[TERNC_PATH_MAX], claim[TERNC_PATH_MAX], cname[TR_NAME_MAX];
 	char guid[TR_GUID_LEN + 1];
 	struct ternc_result *r = NULL;
+	TN_ASSERT(strlen(name) == ITEM_NAME_LEN && name[0] == 'q');
 	snprintf(cname, sizeof(cname), "c-%s", name);
 	if (tr_join(item, path, name) != ZK_OK || tr_join(claim, path, cname) != ZK_OK)
 		return ZK_EBADARGUMENTS;
