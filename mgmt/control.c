@@ -460,7 +460,8 @@ static void on_connect(struct ctl *c, struct dp_msg *m)
 	int32_t to;
 
 	if (zkp_decode_connect_req(m->data, m->len, &cr) < 0 ||
-	    (!atomic_load(&c->serving) && !(cfg->readonly_mode && cr.read_only))) {
+	    (!atomic_load(&c->serving) &&
+	     !(cfg->readonly_mode && cfg->local_sessions_enabled && cr.read_only))) {
 		post_token(c, dp_conn_token(m->worker, m->slot, m->gen), DP_MSG_CLOSE, NULL, 0);
 		goto out;
 	}
@@ -619,32 +620,32 @@ static void submit_internal(struct ctl *c, uint64_t session, const struct zk_op 
 /* ---- read-only mode (readonlymode.enabled, ZooKeeper's ReadOnlyZooKeeperServer) ----
  * Without a quorum, a server with readonlymode.enabled still takes clients
  * that said canBeReadOnly: reads come from its local (possibly stale) state,
- * writes get NotReadOnly. A known session attaches as it is; a new one gets
- * a local id that no log ever sees. When the quorum is back every read-only
- * connection is closed, so its client reconnects read-write. */
+ * writes get NotReadOnly. As in ZooKeeper 3.8 (checked against it), this
+ * needs localSessionsEnabled too: a new session gets a local id that no log
+ * ever sees, and a client that brings an existing session id is told it
+ * expired (ZooKeeper's read-only server knows no global session); without
+ * local sessions no client is taken. When the quorum is back every
+ * read-only connection is closed, so its client reconnects read-write. */
 
 static void connect_read_only(struct ctl *c, struct dp_msg *m, const struct zkp_connect_req *cr)
 {
 	struct zkp_connect_rsp rsp = { .has_read_only = true, .read_only = true,
 				       .passwd_len = ZKP_PASSWD_LEN };
 	const struct cfg *cfg = c->cc.cfg;
-	uint64_t id = (uint64_t)cr->session_id;
-	struct dp_sess *s = id ? sess_find(c, id) : NULL;
-	uint8_t pw[ZKP_PASSWD_LEN];
+	uint64_t id;
+	struct dp_sess *s;
 	int32_t to = TN_MAX(cr->timeout_ms, (int32_t)cfg->session_timeout_ms_min);
 
 	to = TN_MIN(to, (int32_t)cfg->session_timeout_ms_max);
-	if (s) {
-		sess_passwd(id, pw);
-		if (cr->passwd_len != ZKP_PASSWD_LEN || memcmp(pw, cr->passwd, sizeof pw))
-			s = NULL;
+	if (cr->session_id) {
+		rsp.passwd_len = 0;
+		post_rsp(c, m, DP_MSG_CONNECTED, DP_MSGF_CLOSE_AFTER, NULL, &rsp, NULL);
+		return;
 	}
-	if (!s) {
-		id = new_session_id(c);
-		if (!(s = sess_add(c, id, to)))
-			return;
-		s->local = true;
-	}
+	id = new_session_id(c);
+	if (!(s = sess_add(c, id, to)))
+		return;
+	s->local = true;
 	uint64_t tok = dp_conn_token(m->worker, m->slot, m->gen);
 	uint64_t old = atomic_exchange(&s->owner, tok);
 	if (old && old != tok)

@@ -286,7 +286,9 @@ def test_read_only_mode():
     # clients that allow it, refuses their writes, and goes back to read-write
     from kazoo.exceptions import NotReadOnlyCallError
     from kazoo.protocol.states import KeeperState
-    with Ensemble(TERND, 3, extra_cfg="readonlymode.enabled=true\n") as ens:
+    # ZooKeeper 3.8 takes read-only clients only with local sessions enabled
+    with Ensemble(TERND, 3, extra_cfg="readonlymode.enabled=true\n"
+                  "localSessionsEnabled=true\n") as ens:
         lead = ens.leader()
         keep = [i for i in (1, 2, 3) if i != lead][0]
         zk = client(ens.hosts())

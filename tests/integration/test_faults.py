@@ -393,10 +393,13 @@ class Nemesis:
             self.part.cut([i])
         self.count(kind)
         time.sleep(hold)
+        t_heal = time.monotonic()
         self.heal_all()
+        t_up = time.monotonic()
         try:
             lead = self.ens.wait_leader(15)
-            self.note("healed; leader %d, zxids %s" % (lead, self.zxids()))
+            self.note("healed (processes up in %.2fs, all serving %.2fs later); leader %d, "
+                      "zxids %s" % (t_up - t_heal, time.monotonic() - t_up, lead, self.zxids()))
         except AssertionError:
             self.note("healed; no leader within 15s")
         time.sleep(self.rnd.uniform(*FAULT_GAP))
