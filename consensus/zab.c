@@ -570,6 +570,8 @@ void zab_on_peer_down(struct zab *z, uint32_t peer, uint64_t now_ms)
 		zab_leader_peer_down(z, peer);
 	else if (z->role != ZAB_LOOKING && peer == z->leader)
 		zab_go_looking(z);
+	else if (z->role == ZAB_LOOKING)
+		zab_elect_peer_down(z); /* one fewer vote to wait for */
 	check(z);
 }
 

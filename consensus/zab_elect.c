@@ -105,12 +105,29 @@ static bool recv_quorum(const struct zab *z)
 	return n >= z->quorum;
 }
 
+/* Every voter has voted my vote this round, or its channel is down: no
+ * better vote can come, so waiting finalize_wait_ms would only delay. (Safety
+ * does not rest on the election picking the best server: discovery checks.) */
+static bool all_heard(const struct zab *z)
+{
+	for (uint32_t i = 0; i < z->cfg.member_count; i++) {
+		const struct peer_vote *pv = &z->recv[i];
+		if (i == z->my_idx || z->cfg.members[i].observer || !z->peer_up[i])
+			continue;
+		if (!pv->valid || pv->round != z->round || !vote_eq(&pv->v, &z->vote))
+			return false;
+	}
+	return true;
+}
+
 static void check_recv(struct zab *z)
 {
 	if (z->i_observer)
 		return;
 	if (!recv_quorum(z))
 		z->decide_at = 0;
+	else if (all_heard(z))
+		z->decide_at = z->now_ms; /* decided at the next tick */
 	else if (z->decide_at == 0)
 		z->decide_at = z->now_ms + z->cfg.finalize_wait_ms;
 }
@@ -201,4 +218,10 @@ void zab_elect_tick(struct zab *z)
 		else
 			z->decide_at = 0;
 	}
+}
+
+void zab_elect_peer_down(struct zab *z)
+{
+	if (z->decide_at)
+		check_recv(z);
 }

@@ -211,6 +211,7 @@ tn_zxid zab_prev_epoch_last(const struct zab *z);
 void zab_elect_start(struct zab *z);
 void zab_elect_on_vote(struct zab *z, uint32_t peer, const struct zab_msg *m);
 void zab_elect_tick(struct zab *z);
+void zab_elect_peer_down(struct zab *z);
 
 /* zab_leader.c */
 void zab_leader_start(struct zab *z);

@@ -130,16 +130,22 @@ int wal_seg_hdr_decode(const uint8_t *buf, size_t size, tn_zxid *first)
 
 /* ---- the scanner ---- */
 
+/* The offset just past the last nonzero byte. Scanned forward: segments are
+ * mapped MADV_SEQUENTIAL, and a backward walk over a 64 MiB preallocated
+ * segment makes every fault re-walk the readahead window (seconds per
+ * restart, measured with perf on a restarted ensemble member). */
 static uint64_t nonzero_end(const uint8_t *buf, size_t size)
 {
-	size_t n = size;
-	while (n >= 8) {
+	size_t n = 0, i = 0;
+	for (; i + 8 <= size; i += 8) {
 		uint64_t v;
-		memcpy(&v, buf + n - 8, 8);
+		memcpy(&v, buf + i, 8);
 		if (v)
-			break;
-		n -= 8;
+			n = i + 8;
 	}
+	for (; i < size; i++)
+		if (buf[i])
+			n = i + 1;
 	while (n > 0 && buf[n - 1] == 0)
 		n--;
 	return n;

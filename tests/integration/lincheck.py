@@ -220,7 +220,8 @@ def check_key(key, ops, deadline, init=None):
               "  state there: %r\n  op that cannot be placed: %r\n  ops overlapping it:\n%s" % (
                   depth, n, st, blocker, "\n".join(
                       "    %r" % o for o in ops
-                      if o.call <= blocker.ret and o.ret >= blocker.call and o is not blocker)[:4000]))
+                      if o.call <= blocker.ret and o.ret >= blocker.call
+                      and o is not blocker)[:4000]))
     return Verdict(key, FAIL, n, steps, time.monotonic() - t0, detail)
 
 

@@ -20,6 +20,13 @@
  *                                    expires): the waiter gets the lock with a
  *                                    larger token, the old token fails
  *                                    fence_check, and the holder is told
+ *   ternr_it protect HOSTS           HOSTS is the driver's proxy, which drops the
+ *                                    connection right after forwarding the first
+ *                                    lock-node create, queue-item create and
+ *                                    multi, before their replies: the lock
+ *                                    adopts its node by guid (exactly one
+ *                                    node, lock held), the push leaves exactly
+ *                                    one item, the pop's claim proves the take
  *   ternr_it observe HOSTS           leader watch, group watch and members
  *                                    list, naming service, config subscription
  *
@@ -609,9 +616,44 @@ static void test_observe(void)
 	ternc_loop_free(loop);
 }
 
+/* ---- connection loss after the server applied a create ---- */
+
+static void test_protect(void)
+{
+	struct ternc_loop *loop;
+	struct ternc *c = session(&loop, 10000);
+	struct ternr_lock *l = NULL;
+	struct ternr_lock_cfg cfg = {.path = "/pr"};
+	CHECK_RC(ternr_lock_new(c, &cfg, &l), ZK_OK);
+	CHECK_RC(ternr_lock_acquire(l, WAIT_MS), ZK_OK); /* the proxy cuts after the create */
+	struct ternc_result *r = NULL;
+	CHECK_RC(ternc_children_sync(c, "/pr", NULL, NULL, &r), ZK_OK);
+	CHECK(r->count == 1); /* one node: ours, adopted, not created twice */
+	CHECK(strcmp(strrchr(ternr_lock_node(l), '/') + 1, r->names[0]) == 0);
+	ternc_result_free(r);
+	CHECK_RC(ternr_fence_check(c, "/pr", ternr_lock_token(l)), ZK_OK);
+	CHECK_RC(ternr_lock_release(l), ZK_OK);
+	ternr_lock_free(l);
+	printf("ok protect lock\n");
+
+	CHECK_RC(ternr_queue_push(c, "/pq2", 0, "one", 3), ZK_OK); /* cut after the create */
+	CHECK_RC(ternc_children_sync(c, "/pq2", NULL, NULL, &r), ZK_OK);
+	CHECK(r->count == 1); /* pushed once */
+	ternc_result_free(r);
+	struct ternr_item *it = NULL;
+	CHECK_RC(ternr_queue_pop(c, "/pq2", 0, &it), ZK_OK); /* cut after the multi */
+	CHECK(strcmp((const char *)it->data, "one") == 0);
+	ternr_item_free(it);
+	CHECK_RC(ternc_children_sync(c, "/pq2", NULL, NULL, &r), ZK_OK);
+	CHECK(r->count == 0); /* item taken, claim removed */
+	ternc_result_free(r);
+	end_session(loop, c);
+	printf("ok protect queue\n");
+}
+
 static int usage(void)
 {
-	fprintf(stderr, "usage: ternr_it lock|rwlock|queue|barrier|expire|observe HOSTS ...\n");
+	fprintf(stderr, "usage: ternr_it lock|rwlock|queue|barrier|expire|protect|observe HOSTS ...\n");
 	return 2;
 }
 
@@ -633,6 +675,8 @@ int main(int argc, char **argv)
 		test_barrier(atoi(argv[3]), argv[4]);
 	} else if (strcmp(t, "expire") == 0) {
 		test_expire();
+	} else if (strcmp(t, "protect") == 0) {
+		test_protect();
 	} else if (strcmp(t, "observe") == 0) {
 		test_observe();
 	} else {

@@ -196,7 +196,6 @@ ternlib.need_kazoo()
 import logging  # noqa: E402
 logging.getLogger("kazoo").setLevel(logging.ERROR)
 from kazoo.client import KazooClient  # noqa: E402
-from kazoo.exceptions import NoNodeError  # noqa: E402
 
 TERND = sys.argv[1]
 
@@ -263,8 +262,8 @@ class Partitioner:
             os.chown(t.dir, uid, uid)
             wrapper = os.path.join(self.ens.dir, "ternd-as-%d.sh" % i)
             with open(wrapper, "w") as f:
-                f.write("#!/bin/sh\nexec setpriv --reuid=%d --regid=%d --clear-groups -- %s \"$@\"\n"
-                        % (uid, uid, os.path.abspath(self.ens.ternd)))
+                f.write("#!/bin/sh\nexec setpriv --reuid=%d --regid=%d --clear-groups "
+                        "-- %s \"$@\"\n" % (uid, uid, os.path.abspath(self.ens.ternd)))
             os.chmod(wrapper, 0o755)
             t.ternd = wrapper
         return True
@@ -470,6 +469,7 @@ def test_faults_under_load():
     part = Partitioner(ens)
     procs, outdir = [], tempfile.mkdtemp(prefix="tern-faults-")
     nem = None
+    ops, creates, kept = [], [], []
     try:
         if part.setup():
             print("partitions: nftables table inet %s, servers as uids %d..%d"
@@ -505,7 +505,7 @@ def test_faults_under_load():
                 p.kill()
                 p.wait(10)
         t_end = time.monotonic_ns()
-        ops, creates, errors = [], [], []
+        errors = []
         for p, out in procs:
             if not os.path.exists(out):
                 errors.append("client exited %s without a history" % p.returncode)
@@ -545,7 +545,8 @@ def test_faults_under_load():
         acked = [c for c in creates if c["status"] == "ok"]
         unknown_creates = [c for c in creates if c["status"] == "unknown"]
         for i in (1, 2, 3):
-            have = {"/seq/" + k for k in trees[i]["/seq"]} | {"/uniq/" + k for k in trees[i]["/uniq"]}
+            have = ({"/seq/" + k for k in trees[i]["/seq"]} |
+                    {"/uniq/" + k for k in trees[i]["/uniq"]})
             lost = [c["create"] for c in acked if c["create"] not in have]
             if lost:
                 problems.append("server %d lost %d acknowledged creates: %s" % (
@@ -602,8 +603,13 @@ def test_faults_under_load():
         if problems or os.environ.get("TERN_KEEP"):
             text = "\n".join(problems)
             keep_evidence(seed, ens, ops, creates, nem.schedule, text)
+            kept.append(True)
         if problems:
             raise AssertionError(text)
+    except Exception as e:
+        if nem and not kept:  # e.g. no leader after the faults, zxids never converge
+            keep_evidence(seed, ens, ops, creates, nem.schedule, "%r" % e)
+        raise
     finally:
         for p, _ in procs:
             if p.poll() is None:

@@ -8,6 +8,10 @@ usage: test_tern_recipes.py TERND TERNR_IT TERN
   (wakeups counted), readers share, queue items taken exactly once and in
   priority order, double barrier, expiry hands the lock on and tells the old
   holder, leader/group/config observers
+- protection: a proxy drops the connection after the server applied a
+  lock-node create, a queue push and a pop's multi, before the reply: the
+  lock adopts its node (no second node, which would deadlock), the push
+  leaves one item, the pop proves its take by its claim
 - tern lock: 8 processes x 4 sections of a shell command that appends start
   and end markers to one file (O_APPEND): no overlap, TERN_FENCING_TOKEN
   strictly grows in file order, at most one wakeup per acquisition; CMD's
@@ -21,8 +25,11 @@ usage: test_tern_recipes.py TERND TERNR_IT TERN
 """
 import json
 import os
+import select
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -100,6 +107,105 @@ def test_library():
     out = run_it("observe")
     assert "ok leader" in out and "ok group" in out and "ok config" in out
     assert "ok expire" in run_it("expire")
+    test_protect()
+
+
+class CutProxy:
+    """A TCP proxy in front of the server that, once each, forwards a client
+    frame (a create of a lock node "_c_...", a create of a queue item "q-...",
+    a multi) and then closes both sides before the reply can come back: the
+    server applied the request, the client sees CONNECTIONLOSS."""
+
+    OP_CREATES = (1, 15, 19, 21)
+    OP_MULTI = 14
+
+    def __init__(self, port):
+        self.port = port
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.todo = {"lock", "item", "multi"}
+        self.cuts = []
+        self.stop = False
+        self.thread = threading.Thread(target=self.accept_loop, daemon=True)
+        self.thread.start()
+
+    def hosts(self):
+        return "127.0.0.1:%d" % self.lsock.getsockname()[1]
+
+    def accept_loop(self):
+        while not self.stop:
+            r, _, _ = select.select([self.lsock], [], [], 0.2)
+            if r:
+                c, _ = self.lsock.accept()
+                s = socket.create_connection(("127.0.0.1", self.port))
+                threading.Thread(target=self.pump, args=(c, s), daemon=True).start()
+
+    def which(self, frame):
+        typ = struct.unpack(">i", frame[4:8])[0]
+        if typ == self.OP_MULTI:
+            return "multi"
+        if typ in self.OP_CREATES:
+            n = struct.unpack(">i", frame[8:12])[0]
+            path = frame[12:12 + n].decode(errors="replace")
+            name = path.rsplit("/", 1)[-1]
+            return "lock" if name.startswith("_c_") else "item" if name.startswith("q-") else None
+        return None
+
+    def pump(self, c, s):
+        buf, first, muted = b"", True, False
+        socks = [c, s]
+        try:
+            while not self.stop:
+                r, _, _ = select.select(socks, [], [], 0.2)
+                if s in r:
+                    d = s.recv(65536)
+                    if not d:
+                        return
+                    if not muted:
+                        c.sendall(d)
+                if c in r:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                    while len(buf) >= 4 and len(buf) >= 4 + struct.unpack(">i", buf[:4])[0]:
+                        n = 4 + struct.unpack(">i", buf[:4])[0]
+                        frame, buf = buf[:n], buf[n:]
+                        kind = None if first else self.which(frame[4:])
+                        first = False
+                        if kind in self.todo:
+                            self.todo.discard(kind)
+                            muted = True  # the reply must not reach the client
+                            s.sendall(frame)
+                            time.sleep(0.3)  # let the server apply it
+                            self.cuts.append(kind)
+                            return
+                        s.sendall(frame)
+        except OSError:
+            pass
+        finally:
+            c.close()
+            s.close()
+
+    def close(self):
+        self.stop = True
+        self.thread.join(5)
+        self.lsock.close()
+
+
+def test_protect():
+    proxy = CutProxy(SRV.port)
+    try:
+        p = subprocess.run([TERNR_IT, "protect", proxy.hosts()], capture_output=True, text=True,
+                           timeout=RUN_S)
+        sys.stdout.write(p.stdout)
+        assert p.returncode == 0, "ternr_it protect exited %d:\n%s" % (p.returncode, p.stderr)
+        assert sorted(proxy.cuts) == ["item", "lock", "multi"], proxy.cuts
+    finally:
+        proxy.close()
+    print("ok protect: %d replies lost after the server applied them" % len(proxy.cuts))
 
 
 # ---- tern lock ----
