@@ -186,6 +186,7 @@ struct dp_cfg {
 	size_t (*fourlw)(void *arg, const char *cmd, char *out, size_t cap);
 	void *fourlw_arg;
 	const char *super_digest;  /* "super:<b64>" or NULL */
+	bool reconfig_enabled;     /* reconfigEnabled: reconfig says UNIMPLEMENTED, not DISABLED */
 	/* SASL DIGEST-MD5: the JAAS password of @user, or NULL (worker threads) */
 	const char *(*sasl_password)(void *arg, const char *user);
 	void *sasl_arg;

@@ -604,7 +604,10 @@ static void serve_local(struct dp_conn *c, struct zkp_request *rq, struct tn_are
 		serve_setwatches(c, rq);
 		break;
 	case ZK_OP_RECONFIG:
-		r.hdr.err = ZK_ERECONFIGDISABLED;
+		/* no dynamic reconfiguration yet: answer as ZooKeeper's standalone
+		 * server does when it is enabled (clients such as kazoo do not know
+		 * ZRECONFIGDISABLED and hang on it) */
+		r.hdr.err = c->w->dp->cfg.reconfig_enabled ? ZK_EUNIMPLEMENTED : ZK_ERECONFIGDISABLED;
 		break;
 	case ZK_OP_SASL:
 		serve_sasl(c, rq);

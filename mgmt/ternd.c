@@ -165,6 +165,7 @@ static int run(const struct cfg *cfg, struct store *store, const char *snap_dir,
 	dc.fourlw = ctl_fourlw;
 	dc.fourlw_arg = ctl;
 	dc.super_digest = cfg->super_digest;
+	dc.reconfig_enabled = cfg->reconfig_enabled;
 	dc.sasl_password = jaas_password;
 	dc.sasl_arg = (void *)cfg;
 	if ((rc = dp_start(&dp, &dc)) < 0) {

@@ -624,8 +624,13 @@ static void test_protect(void)
 	struct ternc *c = session(&loop, 10000);
 	struct ternr_lock *l = NULL;
 	struct ternr_lock_cfg cfg = {.path = "/pr"};
+	/* parents first: the proxy must cut a create that succeeds, not one that
+	 * fails with NoNode before the recipe creates the parent */
+	CHECK_RC(ternc_create_sync(c, "/pr", NULL, 0, NULL, TERNC_PERSISTENT, 0, NULL), ZK_OK);
+	CHECK_RC(ternc_create_sync(c, "/pq2", NULL, 0, NULL, TERNC_PERSISTENT, 0, NULL), ZK_OK);
 	CHECK_RC(ternr_lock_new(c, &cfg, &l), ZK_OK);
-	CHECK_RC(ternr_lock_acquire(l, WAIT_MS), ZK_OK); /* the proxy cuts after the create */
+	/* the proxy cuts after the create; a second node would wait on the first forever */
+	CHECK_RC(ternr_lock_acquire(l, 10000), ZK_OK);
 	struct ternc_result *r = NULL;
 	CHECK_RC(ternc_children_sync(c, "/pr", NULL, NULL, &r), ZK_OK);
 	CHECK(r->count == 1); /* one node: ours, adopted, not created twice */

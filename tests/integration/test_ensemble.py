@@ -388,6 +388,47 @@ def test_sync_between_pipelined_writes():
                 zk.close()
 
 
+def test_bad_peer_input():
+    # garbage on the quorum and election ports: closed, counted, and the
+    # ensemble keeps serving
+    if ternlib.is_zk(TERND):
+        print("SKIP under Apache ZooKeeper: tern's own peer protocol")
+        return
+    import socket
+    import struct
+    with Ensemble(TERND, 3) as ens:
+        cfg = open(os.path.join(ens[1].dir, "zoo.cfg")).read()
+        ports = []
+        for line in cfg.splitlines():
+            if line.startswith("server.1="):
+                hostpart = line.split("=", 1)[1].split(";")[0]
+                ports = [int(x) for x in hostpart.split(":")[1:3]]
+        assert ports, cfg
+        payloads = [b"GET / HTTP/1.0\r\n\r\n", b"\0" * 64, b"TERNPEER" + struct.pack(">I", 99) + b"\0" * 4,
+                    b"TERNPEER" + struct.pack(">I", 0) + b"\1" + b"\0" * 3 + b"\xff" * 32, b"T"]
+        for k, port in enumerate(ports):
+            for data in payloads[:len(payloads) - k]:  # the short hello (5 s wait) once
+                s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                try:
+                    s.sendall(data)
+                    s.settimeout(6)
+                    try:
+                        s.recv(10)  # the server closes it (or the 5 s hello limit does)
+                    except OSError:
+                        pass
+                finally:
+                    s.close()
+        zk = client(ens.hosts())
+        try:
+            zk.create("/after-garbage", b"ok")
+            zk.sync("/")
+            assert zk.get("/after-garbage")[0] == b"ok"
+        finally:
+            zk.stop()
+            zk.close()
+        assert ens.leader() is not None
+
+
 run_tests([
     ("election_on_start", test_election_on_start),
     ("replication_through_every_server", test_replication_through_every_server),
@@ -400,4 +441,5 @@ run_tests([
     ("read_only_mode", test_read_only_mode),
     ("observers", test_observers),
     ("sync_between_pipelined_writes", test_sync_between_pipelined_writes),
+    ("bad_peer_input", test_bad_peer_input),
 ])
