@@ -27,9 +27,9 @@
 #include "tools/tern_cli.h"
 #include "tools/ternr.h"
 
-#define EXIT_LOST 3               /* lock/leadership lost while CMD ran */
-#define RUN_POLL_MS 50            /* loop slice while CMD runs */
-#define RUN_KILL_GRACE_MS 5000    /* SIGTERM to SIGKILL */
+#define EXIT_LOST 3            /* lock/leadership lost while CMD ran */
+#define RUN_POLL_MS 50         /* loop slice while CMD runs */
+#define RUN_KILL_GRACE_MS 5000 /* SIGTERM to SIGKILL */
 #define ID_DEFAULT_MAX 128
 
 static bool cli_cancel(void)
@@ -128,7 +128,9 @@ static int lock_and_run(struct tern_cli *ctx, const struct lock_args *a, const c
 	if (rc != TERN_EXIT_OK)
 		return rc;
 	ternr_set_cancel(cli_cancel);
-	struct ternr_lock_cfg cfg = {.path = a->path, .kind = a->kind, .data = a->id,
+	struct ternr_lock_cfg cfg = {.path = a->path,
+				     .kind = a->kind,
+				     .data = a->id,
 				     .len = a->id ? (int32_t)strlen(a->id) : 0};
 	rc = ternr_lock_new(zk, &cfg, &l);
 	if (rc != ZK_OK)
@@ -304,8 +306,7 @@ static int cmd_barrier(int argc, char **argv, struct tern_cli *ctx)
 
 static const struct tern_cmd barrier_cmd = {
     "barrier", "barrier [--leave] [--name NAME] PATH N [-- CMD...]",
-    "double barrier: wait until N entered, run CMD, with --leave wait until all left",
-    cmd_barrier};
+    "double barrier: wait until N entered, run CMD, with --leave wait until all left", cmd_barrier};
 TERN_CLI_REGISTER(barrier_cmd)
 
 static int queue_pop(struct tern_cli *ctx, struct ternc *zk, int argc, char **argv)

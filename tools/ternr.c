@@ -250,7 +250,7 @@ int tr_parse(const struct ternc_result *r, struct tr_list *out)
 		snprintf(nd->name, sizeof(nd->name), "%s", nm);
 		nd->seq = strtoll(nm + l - 10, NULL, 10);
 		const char *kind = nm + 3 + TR_GUID_LEN + 1;
-		nd->kind = strncmp(kind, "read-", 5) == 0 ? TERNR_LOCK_READ
+		nd->kind = strncmp(kind, "read-", 5) == 0    ? TERNR_LOCK_READ
 			   : strncmp(kind, "write-", 6) == 0 ? TERNR_LOCK_WRITE
 							     : TERNR_LOCK_EXCLUSIVE;
 		out->count++;
@@ -491,8 +491,8 @@ static int lock_make_node(struct ternr_lock *l)
 	struct zstat st;
 	char base[64];
 	snprintf(base, sizeof(base), "_c_%s-%s-", l->guid, kinds[l->kind]);
-	int rc = tr_create_protected(l->c, l->dir, base, l->guid, l->data,
-				     l->data ? l->len : 0, TERNC_EPHEMERAL_SEQUENTIAL, l->node, &st);
+	int rc = tr_create_protected(l->c, l->dir, base, l->guid, l->data, l->data ? l->len : 0,
+				     TERNC_EPHEMERAL_SEQUENTIAL, l->node, &st);
 	if (rc == ZK_OK)
 		l->token = st.czxid;
 	return rc;

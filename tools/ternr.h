@@ -65,9 +65,9 @@
 
 #include "tools/ternc.h"
 
-#define TERNR_ECANCELED (-1000) /* the cancel hook asked a blocking call to stop */
-#define TERNR_RETRY_MAX 64      /* connection-loss retries of one step */
-#define TERNR_STEPS_MAX 100000  /* list/watch rounds of one blocking call */
+#define TERNR_ECANCELED (-1000)  /* the cancel hook asked a blocking call to stop */
+#define TERNR_RETRY_MAX 64       /* connection-loss retries of one step */
+#define TERNR_STEPS_MAX 100000   /* list/watch rounds of one blocking call */
 #define TERNR_CHILDREN_MAX 65536 /* recipe nodes considered under one path */
 #define TERNR_ID_MAX 256         /* bytes of a participant or member name */
 #define TERNR_PRIO_MAX 999       /* queue priorities 0 (first) .. 999 */
@@ -86,9 +86,9 @@ struct ternr_lock;
 typedef void (*ternr_lost_fn)(struct ternr_lock *l, int err, void *arg);
 
 struct ternr_lock_cfg {
-	const char *path;      /* lock directory (created if missing) */
-	int kind;              /* enum ternr_lock_kind; election uses EXCLUSIVE */
-	const void *data;      /* stored in the lock node (an election candidate's id) */
+	const char *path; /* lock directory (created if missing) */
+	int kind;         /* enum ternr_lock_kind; election uses EXCLUSIVE */
+	const void *data; /* stored in the lock node (an election candidate's id) */
 	int32_t len;
 	ternr_lost_fn lost_fn; /* optional */
 	void *lost_arg;
@@ -168,8 +168,8 @@ int ternr_group_list(struct ternc *c, const char *path, struct ternr_members **o
 void ternr_members_free(struct ternr_members *m);
 /* Membership change: the sorted names (valid during the call); @err nonzero
  * (session ended) on the last call. */
-typedef void (*ternr_group_fn)(struct ternc *c, int err, const char *const *names,
-			       uint32_t count, void *arg);
+typedef void (*ternr_group_fn)(struct ternc *c, int err, const char *const *names, uint32_t count,
+			       void *arg);
 int ternr_group_watch(struct ternc *c, const char *path, ternr_group_fn fn, void *arg,
 		      struct ternr_watcher **out);
 

@@ -110,8 +110,8 @@ static void leader_report(struct ternr_watcher *w, const char *id)
 
 static void leader_reply(struct ternr_watcher *w, int op, const struct ternc_result *r)
 {
-	TN_ASSERT(w->kind == W_LEADER && (op == OP_GET || op == OP_LIST || op == OP_LIST_WATCH ||
-					  op == OP_EXISTS));
+	TN_ASSERT(w->kind == W_LEADER &&
+		  (op == OP_GET || op == OP_LIST || op == OP_LIST_WATCH || op == OP_EXISTS));
 	if (op == OP_EXISTS) { /* the election path appeared meanwhile: list it */
 		if (r->err == ZK_OK) {
 			w->gen++;
@@ -267,8 +267,7 @@ static void w_start(struct ternr_watcher *w)
 		w_call(w, OP_GET, w->path);
 }
 
-static int w_new(struct ternc *c, const char *path, int kind, void *arg,
-		 struct ternr_watcher **out)
+static int w_new(struct ternc *c, const char *path, int kind, void *arg, struct ternr_watcher **out)
 {
 	if (!c || !out || tr_check_path(path) != ZK_OK)
 		return ZK_EBADARGUMENTS;
@@ -422,7 +421,8 @@ static int member_add(struct ternc *c, const char *path, const char *name, struc
 
 static int member_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct ternr_member *)a)->name, ((const struct ternr_member *)b)->name);
+	return strcmp(((const struct ternr_member *)a)->name,
+		      ((const struct ternr_member *)b)->name);
 }
 
 int ternr_group_list(struct ternc *c, const char *path, struct ternr_members **out)

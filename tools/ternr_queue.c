@@ -8,8 +8,8 @@
 #include "common/tn_assert.h"
 #include "tools/ternr_int.h"
 
-#define READY_NAME "ready"     /* the double barrier's "all entered" node */
-#define ITEM_NAME_LEN 33       /* "q-PPP-" guid16 "-" seq10 */
+#define READY_NAME "ready" /* the double barrier's "all entered" node */
+#define ITEM_NAME_LEN 33   /* "q-PPP-" guid16 "-" seq10 */
 
 /* A blocking wait for one watch event. Lives on the caller's stack; its
  * tokens are orphaned before it goes away. */
@@ -223,8 +223,7 @@ int ternr_queue_push(struct ternc *c, const char *path, uint32_t prio, const voi
 		return ZK_EBADARGUMENTS;
 	tr_guid(guid);
 	snprintf(base, sizeof(base), "q-%03u-%s-", prio, guid);
-	return tr_create_protected(c, path, base, guid, data, len, TERNC_SEQUENTIAL,
-				   out, &st);
+	return tr_create_protected(c, path, base, guid, data, len, TERNC_SEQUENTIAL, out, &st);
 }
 
 void ternr_item_free(struct ternr_item *it)
@@ -298,8 +297,7 @@ static bool claim_is_ours(struct ternc *c, const char *claim, const char *guid)
 
 /* Take item @name with one multi {delete item, create our ephemeral claim}.
  * Return: ZK_OK (*@out set), ZK_ENONODE (gone: look again), errors. */
-static int queue_take(struct ternc *c, const char *path, const char *name,
-		      struct ternr_item **out)
+static int queue_take(struct ternc *c, const char *path, const char *name, struct ternr_item **out)
 {
 	char item[TERNC_PATH_MAX], claim[TERNC_PATH_MAX], cname[TR_NAME_MAX];
 	char guid[TR_GUID_LEN + 1];
@@ -317,8 +315,12 @@ static int queue_take(struct ternc *c, const char *path, const char *name,
 	tr_guid(guid);
 	struct zk_op ops[2] = {
 	    {.type = ZK_OP_DELETE, .path = item, .version = r->stat.version, .data_len = -1},
-	    {.type = ZK_OP_CREATE, .path = claim, .data = (const uint8_t *)guid,
-	     .data_len = TR_GUID_LEN, .flags = TERNC_EPHEMERAL, .version = -1},
+	    {.type = ZK_OP_CREATE,
+	     .path = claim,
+	     .data = (const uint8_t *)guid,
+	     .data_len = TR_GUID_LEN,
+	     .flags = TERNC_EPHEMERAL,
+	     .version = -1},
 	};
 	rc = ternc_multi_sync(c, ops, 2, NULL);
 	if (tr_retryable(rc)) {

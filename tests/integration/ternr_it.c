@@ -136,8 +136,8 @@ static void lock_child(int i, void *arg)
 	struct ternc *c = session(&loop, 10000);
 	int fd = open(j->log, O_WRONLY | O_APPEND);
 	CHECK(fd >= 0);
-	int kind = !j->kind_mix ? TERNR_LOCK_EXCLUSIVE
-				: (i % 2 ? TERNR_LOCK_WRITE : TERNR_LOCK_READ);
+	int kind =
+	    !j->kind_mix ? TERNR_LOCK_EXCLUSIVE : (i % 2 ? TERNR_LOCK_WRITE : TERNR_LOCK_READ);
 	const char *path = j->kind_mix ? "/rw" : "/lk";
 	struct ternr_lock_cfg cfg = {.path = path, .kind = kind};
 	struct ternr_lock *l = NULL;
@@ -455,8 +455,7 @@ static void on_leader(struct ternc *c, int err, const char *id, void *arg)
 	obs_add(arg, err ? "ERR" : id ? id : "-");
 }
 
-static void on_group(struct ternc *c, int err, const char *const *names, uint32_t count,
-		     void *arg)
+static void on_group(struct ternc *c, int err, const char *const *names, uint32_t count, void *arg)
 {
 	char buf[LINE_MAX_] = "";
 	(void)c;
@@ -658,7 +657,8 @@ static void test_protect(void)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ternr_it lock|rwlock|queue|barrier|expire|protect|observe HOSTS ...\n");
+	fprintf(stderr,
+		"usage: ternr_it lock|rwlock|queue|barrier|expire|protect|observe HOSTS ...\n");
 	return 2;
 }
 
