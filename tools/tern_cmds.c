@@ -135,6 +135,23 @@ static int ls_rec(struct tern_cli *ctx, struct ternc *zk, const char *path, int 
 	return rc;
 }
 
+/* One name per line, or a JSON array of strings. */
+static void print_names(const struct tern_cli *ctx, const struct ternc_result *r)
+{
+	if (ctx->json)
+		fputs("[", stdout);
+	for (int32_t i = 0; i < r->count; i++) {
+		if (ctx->json) {
+			fputs(i ? "," : "", stdout);
+			tern_json_str(stdout, r->names[i], strlen(r->names[i]));
+		} else {
+			puts(r->names[i]);
+		}
+	}
+	if (ctx->json)
+		fputs("]\n", stdout);
+}
+
 static int cmd_ls(int argc, char **argv, struct tern_cli *ctx)
 {
 	struct opts o;
@@ -158,18 +175,7 @@ static int cmd_ls(int argc, char **argv, struct tern_cli *ctx)
 	rc = children_sorted(zk, path, &r);
 	if (rc != ZK_OK)
 		return tern_cli_zkerr(ctx, "ls", path, rc);
-	if (ctx->json)
-		fputs("[", stdout);
-	for (int32_t i = 0; i < r->count; i++) {
-		if (ctx->json) {
-			fputs(i ? "," : "", stdout);
-			tern_json_str(stdout, r->names[i], strlen(r->names[i]));
-		} else {
-			puts(r->names[i]);
-		}
-	}
-	if (ctx->json)
-		fputs("]\n", stdout);
+	print_names(ctx, r);
 	ternc_result_free(r);
 	return TERN_EXIT_OK;
 }
@@ -516,18 +522,7 @@ static int cmd_whoami(int argc, char **argv, struct tern_cli *ctx)
 		ternc_result_free(r);
 		return tern_cli_zkerr(ctx, "whoami", NULL, rc);
 	}
-	if (ctx->json)
-		fputs("[", stdout);
-	for (int32_t i = 0; i < r->count; i++) {
-		if (ctx->json) {
-			fputs(i ? "," : "", stdout);
-			tern_json_str(stdout, r->names[i], strlen(r->names[i]));
-		} else {
-			puts(r->names[i]);
-		}
-	}
-	if (ctx->json)
-		fputs("]\n", stdout);
+	print_names(ctx, r);
 	ternc_result_free(r);
 	return TERN_EXIT_OK;
 }
