@@ -160,4 +160,37 @@ int adm_dir_bytes(const char *dir, uint64_t *bytes);
 /* java's Double.toString of @v rounded to 4 places, as ServerStats prints it. */
 void adm_fmt_avg(char out[32], uint64_t sum, uint64_t count);
 
+/* ---- the admin HTTP server (mgmt/http.c) ----
+ *
+ * ZooKeeper's AdminServer on admin.serverAddress:admin.serverPort (default
+ * 0.0.0.0:8080, admin.enableServer=true), run by libmicrohttpd on its own
+ * thread, JSON by jansson:
+ *   GET /commands                 {"commands":[primary names], "command", "error"}
+ *   GET /commands/<name or alias> one command's JSON; every reply has
+ *                                 "command" and "error" (null or text), as 3.8
+ *   GET|POST /commands/snapshot   take a snapshot now (409 while one is written)
+ *   GET /commands/health          200 serving, 503 not
+ *   GET /metrics                  Prometheus text format 0.0.4
+ * Unknown command: 404 with ZooKeeper's "Unknown command: x" error. At most
+ * ADM_HTTP_CONNS_MAX connections; request bodies above ADM_HTTP_BODY_MAX get
+ * 413; idle connections close after ADM_HTTP_TIMEOUT_S.
+ */
+#define ADM_HTTP_CONNS_MAX 32u
+#define ADM_HTTP_BODY_MAX 4096u
+#define ADM_HTTP_MEM_MAX (64u << 10)   /* per-connection header/buffer pool */
+#define ADM_HTTP_TIMEOUT_S 10u
+
+struct ctl;
+struct adm_http;
+
+/**
+ * Start serving @ctl's state as @cfg's admin.* keys say. @cfg and @ctl must
+ * outlive the server. With admin.enableServer=false: 0 and *@out NULL.
+ * Return: 0; -EADDRINUSE (port taken), -EINVAL (bad address), -ENOMEM,
+ * -EIO (libmicrohttpd refused): the caller logs and serves on without it.
+ */
+int adm_http_start(struct adm_http **out, const struct cfg *cfg, struct ctl *ctl);
+/* Stop the thread, close every connection, free. NULL is fine. */
+void adm_http_stop(struct adm_http *h);
+
 #endif

@@ -861,6 +861,7 @@ static void *ctl_main(void *arg)
 			work += ctl_ens_turn(c);
 		else
 			work += complete(c);
+		ctl_admin_publish(c); /* zab counters for the admin server (rate-limited) */
 		if (atomic_load(&c->restart))
 			break;
 		if (!atomic_load(&c->stop))

@@ -78,4 +78,64 @@ void peer_net_flush(struct peer_net *pn);
 bool peer_net_is_up(struct peer_net *pn, uint32_t peer, bool election);
 void peer_net_stats(struct peer_net *pn, uint64_t *sent, uint64_t *recvd);
 
+/* ---- admin state for the HTTP server (mgmt/ctl_admin.c) ----
+ * Any thread may call ctl_admin_fill(); it reads what the four-letter words
+ * read (the store, the dataplane's counters, the WAL's stats, atomics of
+ * struct ctl) plus what the control thread last published with
+ * ctl_admin_publish(): zab_info() and the peer byte counters may only be
+ * read there. */
+struct adm_info;
+
+#define CTL_ADM_CONNS 1u      /* fill info->conns (cons, stat, sessions) */
+#define CTL_ADM_WATCHES 2u    /* fill info->watches (wchc, wchp) */
+#define CTL_ADM_SESSIONS 4u   /* fill info->sessions with ephemerals (dump, sessions) */
+#define CTL_ADM_MEMBERS_MAX 32u
+
+/* What the control thread published (ctl_admin_publish); @valid false until then. */
+struct ctl_zab_pub {
+	bool valid;
+	uint64_t at_ms;                       /* dp_now_ms() when published */
+	uint32_t role, leader, accepted_epoch, current_epoch, round;
+	bool serving;
+	uint64_t last_logged, last_durable, last_committed, last_proposed;
+	uint32_t synced_learners, inflight;
+	uint64_t proposals, batches, commits, elections, dropped;
+	uint64_t peer_sent, peer_recv;        /* bytes over the quorum/election links */
+	uint32_t member_count;
+	uint32_t member_id[CTL_ADM_MEMBERS_MAX];
+	bool member_up[CTL_ADM_MEMBERS_MAX];  /* quorum link up (self: true) */
+};
+
+struct ctl_admin {
+	struct adm_info *info;      /* as the four-letter words see it (owned) */
+	bool ensemble;
+	uint32_t role;              /* enum zab_role; LOOKING while unknown */
+	uint32_t leader;            /* 0: none known */
+	struct ctl_zab_pub zab;
+	struct wal_stats wal;
+	uint64_t store_mem_bytes, conns_total;
+	unsigned workers;
+	/* snapshots taken through ctl_admin_snapshot() */
+	uint64_t snap_count, snap_ms_sum, snap_ms_max, snap_ms_last;
+	bool snap_busy;
+	/* the newest snapshot file in the snapshot directory: zxid, mtime (s); -1 none */
+	int64_t last_snap_zxid, last_snap_time_s;
+	int32_t *session_timeouts;  /* CTL_ADM_SESSIONS: per info->sessions[i], ms */
+	void *own;                  /* what the fill allocated */
+};
+
+/* Fill @out (zeroed by the caller) with the server's state; @what adds the
+ * CTL_ADM_* arrays. Registers the calling thread as a store reader for the
+ * walk. Any thread, after ctl_create. Release with ctl_admin_release.
+ * Return 0, -ENOMEM. */
+int ctl_admin_fill(struct ctl *c, unsigned what, struct ctl_admin *out);
+void ctl_admin_release(struct ctl_admin *a);
+/* Take a snapshot now (roll the log, write snapshot.<zxid>) on the calling
+ * thread, unless one is being written. Return 0 with *@zxid and *@ms,
+ * -EBUSY (one is being written), -EAGAIN (not started), or snap_write's -errno. */
+int ctl_admin_snapshot(struct ctl *c, uint64_t *zxid, uint64_t *ms);
+/* Control thread only, once per loop turn (cheap: it publishes at most every
+ * CTL_ADM_PUB_MS): copy zab_info() and the peer counters for ctl_admin_fill. */
+void ctl_admin_publish(struct ctl *c);
+
 #endif

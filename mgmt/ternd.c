@@ -34,6 +34,7 @@
 #include "common/tn_log.h"
 #include "common/tn_fs.h"
 #include "dataplane/dp.h"
+#include "mgmt/admin.h"
 #include "mgmt/cfg.h"
 #include "mgmt/mgmt.h"
 #include "store/store.h"
@@ -186,7 +187,13 @@ static int run(const struct cfg *cfg, struct store *store, const char *snap_dir,
 	else
 		TN_INFO("ternd", "standalone, serving on port %d, data in %s", cfg->client_port,
 			snap_dir);
+	/* the admin server is optional: a taken port is a warning, as in ZooKeeper */
+	struct adm_http *admin = NULL;
+	if ((rc = adm_http_start(&admin, cfg, ctl)) < 0)
+		TN_WARN("ternd", "admin server on %s:%u not started: %s; serving clients without it",
+			cfg->admin_address, cfg->admin_port, tn_strerror(rc));
 	rc = wait_for_stop(ctl, set);
+	adm_http_stop(admin);
 	dp_stop(dp);
 	ctl_stop(ctl);
 	dp_destroy(dp);

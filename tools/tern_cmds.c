@@ -52,6 +52,15 @@ static int parse_opts(struct tern_cli *ctx, int argc, char **argv, const char *f
 	return 0;
 }
 
+/* Parse the options, then open the session: TERN_EXIT_OK or the exit status. */
+static int cmd_begin(struct tern_cli *ctx, int argc, char **argv, const char *flags, int min,
+		     int max, struct opts *o, struct ternc **zk)
+{
+	if (parse_opts(ctx, argc, argv, flags, min, max, o) < 0)
+		return TERN_EXIT_USAGE;
+	return tern_cli_session(ctx, zk);
+}
+
 static int parse_version(struct tern_cli *ctx, const struct opts *o, int32_t *version)
 {
 	*version = -1;
@@ -190,9 +199,7 @@ static int cmd_get(int argc, char **argv, struct tern_cli *ctx)
 {
 	struct opts o;
 	struct ternc *zk;
-	if (parse_opts(ctx, argc, argv, "s", 1, 1, &o) < 0)
-		return TERN_EXIT_USAGE;
-	int rc = tern_cli_session(ctx, &zk);
+	int rc = cmd_begin(ctx, argc, argv, "s", 1, 1, &o, &zk);
 	if (rc != TERN_EXIT_OK)
 		return rc;
 	struct ternc_result *r = NULL;
@@ -233,9 +240,7 @@ static int cmd_stat(int argc, char **argv, struct tern_cli *ctx)
 {
 	struct opts o;
 	struct ternc *zk;
-	if (parse_opts(ctx, argc, argv, "", 1, 1, &o) < 0)
-		return TERN_EXIT_USAGE;
-	int rc = tern_cli_session(ctx, &zk);
+	int rc = cmd_begin(ctx, argc, argv, "", 1, 1, &o, &zk);
 	if (rc != TERN_EXIT_OK)
 		return rc;
 	struct zstat st;
@@ -395,9 +400,7 @@ static int cmd_deleteall(int argc, char **argv, struct tern_cli *ctx)
 {
 	struct opts o;
 	struct ternc *zk;
-	if (parse_opts(ctx, argc, argv, "", 1, 1, &o) < 0)
-		return TERN_EXIT_USAGE;
-	int rc = tern_cli_session(ctx, &zk);
+	int rc = cmd_begin(ctx, argc, argv, "", 1, 1, &o, &zk);
 	if (rc != TERN_EXIT_OK)
 		return rc;
 	long count = 0;
@@ -424,9 +427,7 @@ static int cmd_getacl(int argc, char **argv, struct tern_cli *ctx)
 {
 	struct opts o;
 	struct ternc *zk;
-	if (parse_opts(ctx, argc, argv, "", 1, 1, &o) < 0)
-		return TERN_EXIT_USAGE;
-	int rc = tern_cli_session(ctx, &zk);
+	int rc = cmd_begin(ctx, argc, argv, "", 1, 1, &o, &zk);
 	if (rc != TERN_EXIT_OK)
 		return rc;
 	struct ternc_result *r = NULL;
@@ -492,9 +493,7 @@ static int cmd_sync(int argc, char **argv, struct tern_cli *ctx)
 {
 	struct opts o;
 	struct ternc *zk;
-	if (parse_opts(ctx, argc, argv, "", 1, 1, &o) < 0)
-		return TERN_EXIT_USAGE;
-	int rc = tern_cli_session(ctx, &zk);
+	int rc = cmd_begin(ctx, argc, argv, "", 1, 1, &o, &zk);
 	if (rc != TERN_EXIT_OK)
 		return rc;
 	rc = ternc_sync_sync(zk, o.pos[0]);
@@ -511,9 +510,7 @@ static int cmd_whoami(int argc, char **argv, struct tern_cli *ctx)
 {
 	struct opts o;
 	struct ternc *zk;
-	if (parse_opts(ctx, argc, argv, "", 0, 0, &o) < 0)
-		return TERN_EXIT_USAGE;
-	int rc = tern_cli_session(ctx, &zk);
+	int rc = cmd_begin(ctx, argc, argv, "", 0, 0, &o, &zk);
 	if (rc != TERN_EXIT_OK)
 		return rc;
 	struct ternc_result *r = NULL;
@@ -574,9 +571,7 @@ static int cmd_watch(int argc, char **argv, struct tern_cli *ctx)
 		argc -= 2;
 		break;
 	}
-	if (parse_opts(ctx, argc, argv, "R", 1, 1, &o) < 0)
-		return TERN_EXIT_USAGE;
-	int rc = tern_cli_session(ctx, &zk);
+	int rc = cmd_begin(ctx, argc, argv, "R", 1, 1, &o, &zk);
 	if (rc != TERN_EXIT_OK)
 		return rc;
 	rc = ternc_add_watch_sync(zk, o.pos[0], o.flag['R'], watch_event, &ws);

@@ -25,26 +25,11 @@
 #include <unistd.h>
 
 #include "tools/ternc.h"
+#include "lib/tn_check.h"
 
 #define PIPELINE_N 1000
 #define WAIT_MS 10000
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);            \
-			exit(1);                                                                   \
-		}                                                                                  \
-	} while (0)
-#define CHECK_RC(expr, want)                                                                       \
-	do {                                                                                       \
-		int rc_ = (expr);                                                                  \
-		if (rc_ != (want)) {                                                               \
-			fprintf(stderr, "FAIL %s:%d: %s = %d %s, want %s\n", __FILE__, __LINE__,   \
-				#expr, rc_, ternc_strerror(rc_), ternc_strerror(want));            \
-			exit(1);                                                                   \
-		}                                                                                  \
-	} while (0)
 
 static struct ternc_loop *loop;
 

@@ -125,6 +125,9 @@ class Ternd:
             f.write("clientPortAddress=127.0.0.1\n")
             if "4lw.commands.whitelist" not in self.extra_cfg:
                 f.write("4lw.commands.whitelist=*\n")
+            if "admin." not in self.extra_cfg:
+                # the admin HTTP server's default port 8080 is one per machine
+                f.write("admin.enableServer=false\n")
             f.write(self.extra_cfg)
         return cfg
 

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "tools/ternr.h"
+#include "lib/tn_check.h"
 
 #define WAIT_MS 30000
 #define PROCS_MAX 64
@@ -51,22 +52,6 @@
 #define LOG_LINES_MAX 100000
 #define OBS_EVENTS_MAX 32
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);            \
-			exit(1);                                                                   \
-		}                                                                                  \
-	} while (0)
-#define CHECK_RC(expr, want)                                                                       \
-	do {                                                                                       \
-		int rc_ = (expr);                                                                  \
-		if (rc_ != (want)) {                                                               \
-			fprintf(stderr, "FAIL %s:%d: %s = %d %s, want %s\n", __FILE__, __LINE__,   \
-				#expr, rc_, ternc_strerror(rc_), ternc_strerror(want));            \
-			exit(1);                                                                   \
-		}                                                                                  \
-	} while (0)
 
 static const char *hosts;
 
