@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
 	--deadline) DEADLINE=$2; shift ;;
 	-k) KEXPR=$2; shift ;;
 	--cluster-size) CLUSTER_SIZE=$2; shift ;;
-	-h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,21p' "$0"; exit 0 ;;
 	*) echo "run_kazoo.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
