@@ -725,6 +725,7 @@ void zab_info(const struct zab *z, struct zab_info *out)
 	out->commits = z->commits;
 	out->elections = z->elections;
 	out->dropped = z->dropped;
+	out->failed = z->failed;
 }
 
 const char *zab_role_name(enum zab_role r)

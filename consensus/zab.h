@@ -164,6 +164,8 @@ struct zab_info {
 	uint32_t synced_learners;     /* leader: learners in broadcast */
 	uint32_t inflight;            /* leader: proposed, uncommitted */
 	uint64_t proposals, batches, commits, elections; /* counters */
+	bool failed;                  /* stopped for good: the log failed, the recovered log
+				       * does not cover last_logged, or epochs ran out */
 	uint64_t dropped;             /* malformed or unexpected messages (added) */
 };
 

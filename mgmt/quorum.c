@@ -768,6 +768,17 @@ unsigned ctl_ens_turn(struct ctl *c)
 	}
 	zab_tick(c->zab, now);
 	zab_flush(c->zab, now);
+	if (!atomic_load(&c->failed)) {
+		struct zab_info zi;
+		zab_info(c->zab, &zi);
+		if (zi.failed) {
+			/* crash-only: say why and stop, rather than sit LOOKING for ever */
+			TN_ERROR("ctl", "replication stopped for good (log failure, a recovered log "
+				 "that does not reach 0x%" PRIx64 ", or epochs exhausted): exiting",
+				 zi.last_logged);
+			atomic_store(&c->failed, true);
+		}
+	}
 	run_actions(c);
 	if (ctl_is_learner(c) && atomic_load(&c->serving) && now >= c->t_touch) {
 		c->t_touch = now + TN_MAX(c->cc.cfg->tick_ms / 2, 10u);
