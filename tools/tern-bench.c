@@ -830,7 +830,7 @@ static void workload_on_reply(struct worker *w, struct sess *s, const struct req
 	switch (b->o.workload) {
 	case W_CREATE:
 		w->created += err == 0;
-		/* fall through */
+		__attribute__((fallthrough));
 	case W_SET:
 	case W_GET:
 	case W_EXISTS:
