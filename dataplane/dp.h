@@ -85,6 +85,8 @@ struct dp_sess {
 	_Atomic uint64_t touch_ms; /* monotonic ms of the last packet */
 	_Atomic uint32_t refs;
 	_Atomic uint64_t owner;    /* dp_conn_token of the attached connection, 0 = none */
+	_Atomic bool watched;      /* a watch was ever registered for this session (any
+				    * connection): its reads take the apply fence */
 	bool closing;              /* control thread only: a closeSession is in flight */
 	bool read_only;            /* control thread only: attached to a read-only server
 				    * (readonlymode.enabled, no quorum): writes refused */

@@ -329,6 +329,8 @@ static void watch_add(struct dp_conn *c, const char *path, enum store_watch_kind
 {
 	struct store_event ev;
 
+	/* from now on this session's reads take the apply fence (see serve_fenced) */
+	atomic_store_explicit(&c->sess->watched, true, memory_order_relaxed);
 	int rc = store_watch_add(S(c), c->sess->id, path, k, rel, &ev);
 
 	TN_DEBUG("dp", "watch %d on %s for 0x%" PRIx64 " rel 0x%" PRIx64 ": %d", (int)k, path,
@@ -756,7 +758,11 @@ static bool is_fenced_read(int32_t type)
 static bool serve_fenced(struct dp_conn *c, struct zkp_request *rq, struct tn_arena *a,
 			 uint64_t t0)
 {
-	bool fenced = is_fenced_read(rq->type);
+	/* A session that never registered a watch can have no event pending, so
+	 * nothing can overtake: only watching sessions pay for the fence (and a
+	 * watch this read sets fires by its rel_zxid rule, after the reply). */
+	bool fenced = is_fenced_read(rq->type) && c->sess &&
+		      atomic_load_explicit(&c->sess->watched, memory_order_relaxed);
 	size_t mark = c->acc.len;
 	uint64_t sent0 = c->sent_count, zxid = 0;
 
