@@ -136,7 +136,7 @@ struct cfg {
 	struct cfg_user users[CFG_USERS_MAX];
 	unsigned user_count;
 	/* tern.* */
-	uint32_t workers;                 /* tern.workers, online CPUs */
+	uint32_t workers;                 /* tern.workers, online CPUs - 1 (at least 1) */
 	enum cfg_polling polling;         /* tern.polling, adaptive */
 	enum cfg_dataplane dataplane;     /* tern.dataplane, kernel */
 	int log_level;                    /* tern.log.level (enum tn_log_level), info */
