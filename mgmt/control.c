@@ -1080,26 +1080,15 @@ static void fill_conns(struct dp *dp, struct adm_info *in, struct adm_conn **out
 	*out = ac;
 }
 
-size_t ctl_fourlw(void *arg, const char *cmd, char *out, size_t cap)
+/* What the four-letter words and the admin server both show: the dataplane's,
+ * store's and WAL-free counters, the mode, and whether we serve. Any thread. */
+void ctl_info_fill(struct ctl *c, struct dp *dp, struct adm_info *in)
 {
-	struct ctl *c = arg;
-	struct adm_info *in = calloc(1, sizeof *in);
 	struct store_stats ss;
 	struct store_watch_stats ws;
 	struct dp_stats ds;
-	struct watch_list wl = { 0 };
-	struct adm_conn *conns = NULL;
-	int n;
 
-	if (!in || !cmd)
-		goto fail;
-	/* words can arrive before ctl_start(): answer "not serving" until then */
-	struct dp *dp = atomic_load_explicit(&c->dp_pub, memory_order_acquire);
 	memset(&ds, 0, sizeof ds);
-	if (dp && !strcmp(cmd, "srst"))
-		dp_stats_reset(dp);
-	if (dp && !strcmp(cmd, "crst") && cfg_4lw_allowed(c->cc.cfg, cmd))
-		dp_conns_reset(dp);
 	if (dp)
 		dp_stats(dp, &ds);
 	store_stats(c->s, &ss);
@@ -1139,6 +1128,25 @@ size_t ctl_fourlw(void *arg, const char *cmd, char *out, size_t cap)
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
 		in->max_fds = rl.rlim_cur;
+}
+
+size_t ctl_fourlw(void *arg, const char *cmd, char *out, size_t cap)
+{
+	struct ctl *c = arg;
+	struct adm_info *in = calloc(1, sizeof *in);
+	struct watch_list wl = { 0 };
+	struct adm_conn *conns = NULL;
+	int n;
+
+	if (!in || !cmd)
+		goto fail;
+	/* words can arrive before ctl_start(): answer "not serving" until then */
+	struct dp *dp = atomic_load_explicit(&c->dp_pub, memory_order_acquire);
+	if (dp && !strcmp(cmd, "srst"))
+		dp_stats_reset(dp);
+	if (dp && !strcmp(cmd, "crst") && cfg_4lw_allowed(c->cc.cfg, cmd))
+		dp_conns_reset(dp);
+	ctl_info_fill(c, dp, in);
 	if (!strcmp(cmd, "wchc") || !strcmp(cmd, "wchp")) {
 		store_watch_foreach(c->s, watch_collect, &wl);
 		in->watches = wl.v;

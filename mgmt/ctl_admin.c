@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -289,53 +288,11 @@ static void last_snapshot(const char *dir, int64_t *zxid, int64_t *time_s)
 	closedir(d);
 }
 
-static const char *mode_name(const struct ctl *c, struct adm_info *in, struct dp *dp)
-{
-	static const char *const modes[] = { "looking", "follower", "leader", "observer" };
-	int r = atomic_load(&c->role_pub);
-	const char *m = r >= 0 && r <= ZAB_OBSERVING ? modes[r] : "looking";
-	if (dp && !in->serving && c->cc.cfg->readonly_mode && !atomic_load(&c->failed)) {
-		in->serving = true; /* as ZooKeeper's read-only server answers */
-		m = "read-only";
-	}
-	return m;
-}
-
-/* The counters ctl_fourlw() shows, from the same sources. */
+/* The counters ctl_fourlw() shows (ctl_info_fill), plus file descriptors,
+ * directory sizes and the environment. */
 static void fill_info(struct ctl *c, struct dp *dp, struct adm_info *in)
 {
-	struct store_stats ss;
-	struct store_watch_stats ws;
-	struct dp_stats ds = { 0 };
-	struct rlimit rl;
-
-	if (dp)
-		dp_stats(dp, &ds);
-	store_stats(c->s, &ss);
-	store_watch_stats(c->s, &ws);
-	in->cfg = c->cc.cfg;
-	in->serving = dp && !atomic_load(&c->failed) && atomic_load(&c->serving);
-	in->mode = c->zab ? mode_name(c, in, dp) : "standalone";
-	in->zxid = store_last_zxid(c->s);
-	in->lat_min = ds.lat_min_us / 1000u;
-	in->lat_max = ds.lat_max_us / 1000u;
-	in->lat_sum = ds.lat_sum_us / 1000u;
-	in->lat_count = ds.lat_count;
-	in->packets_received = ds.packets_recv;
-	in->packets_sent = ds.packets_sent;
-	in->outstanding = atomic_load_explicit(&c->outstanding, memory_order_relaxed);
-	in->node_count = ss.node_count + 1; /* ZooKeeper counts the root twice (ctl_fourlw) */
-	in->ephemerals_count = ss.ephemeral_count;
-	in->approximate_data_size = ss.data_bytes;
-	in->global_sessions = store_session_count(c->s);
-	in->uptime_ms = dp_now_ms() - c->t_start;
-	in->watch_sessions = ws.sessions;
-	in->watch_paths = ws.paths;
-	in->watch_count = ws.total;
-	in->proposal_last = in->proposal_min = in->proposal_max = -1;
-	in->quorum_size = 1;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		in->max_fds = rl.rlim_cur;
+	ctl_info_fill(c, dp, in);
 	adm_fds_fill(in);
 	adm_dir_bytes(c->cc.snap_dir, &in->datadir_bytes);
 	adm_dir_bytes(c->cc.log_dir, &in->logdir_bytes);

@@ -128,6 +128,9 @@ void ctl_submit_txn(struct ctl *c, struct pend *p, struct store_req *req, size_t
 void ctl_complete_txn(struct ctl *c, struct pend *p);
 /* The WAL's durability callback (log thread). */
 void ctl_wal_durable(void *arg, tn_zxid durable, int err);
+struct adm_info;
+/* The counters the four-letter words and the admin server share. Any thread. */
+void ctl_info_fill(struct ctl *c, struct dp *dp, struct adm_info *in);
 
 /* ---- quorum.c, for control.c ---- */
 
