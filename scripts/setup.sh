@@ -3,7 +3,7 @@
 # calls apt-get when a package is missing, and runs `apt-get update` once then.
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
-      liburing-dev libjemalloc-dev libcunit1-dev liburcu-dev libssl-dev libmicrohttpd-dev libjansson-dev
+      liburing-dev libjemalloc-dev libcunit1-dev liburcu-dev libssl-dev libmicrohttpd-dev libjansson-dev libzstd-dev
       dpdk-dev libdpdk-dev
       python3-kazoo zookeeper zookeeper-bin libzookeeper-mt-dev
       python3-pytest python3-pytest-timeout python3-mock python3-objgraph
