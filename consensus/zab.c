@@ -92,7 +92,7 @@ int zab_hist_add(struct zab *z, tn_zxid zxid, const void *data, uint32_t len)
 		return -ENOMEM;
 	if (len)
 		memcpy(copy, data, len);
-	h->v[h->head + h->n] = (struct hent){ zxid, len, copy };
+	h->v[h->head + h->n] = (struct hent){ zxid, len, copy, z->now_ms };
 	h->n++;
 	h->bytes += len;
 	return 0;
@@ -371,6 +371,7 @@ void zab_set_role(struct zab *z, enum zab_role role, uint32_t leader)
 
 void zab_go_looking(struct zab *z)
 {
+	zab_master_stop(z); /* LEAVE to our observers; the next upstream to try */
 	z->nsync = 0; /* barriers die with the role; the host fails them on !serving */
 	memset(z->ln, 0, sizeof(z->ln));
 	z->established = false;
@@ -432,6 +433,18 @@ int zab_create(struct zab **out, const struct zab_cfg *cfg, const struct zab_dur
 	if (me < 0 || voters == 0 || d->last_applied > d->last_logged ||
 	    d->current_epoch > d->accepted_epoch)
 		return -EINVAL;
+	/* learner masters: observers only, members, not ourselves, no repeats */
+	for (uint32_t i = 0; i < ZAB_UPSTREAM_MAX && cfg->upstream[i]; i++) {
+		uint32_t u = cfg->upstream[i];
+		bool member = false;
+		for (uint32_t j = 0; j < cfg->member_count; j++)
+			member |= cfg->members[j].id == u;
+		if (!cfg->members[me].observer || u == cfg->my_id || !member)
+			return -EINVAL;
+		for (uint32_t j = 0; j < i; j++)
+			if (cfg->upstream[j] == u)
+				return -EINVAL;
+	}
 	z = calloc(1, sizeof(*z));
 	if (!z)
 		return -ENOMEM;
@@ -477,6 +490,7 @@ void zab_destroy(struct zab *z)
 	free(z->acts);
 	free(z->arena);
 	free(z->syncs);
+	free(z->m_relay);
 	free(z);
 }
 
@@ -511,7 +525,10 @@ void zab_tick(struct zab *z, uint64_t now_ms)
 	switch (z->role) {
 	case ZAB_LOOKING: zab_elect_tick(z); break;
 	case ZAB_LEADING: zab_leader_tick(z); break;
-	default: zab_learner_tick(z); break;
+	default:
+		zab_learner_tick(z);
+		zab_master_tick(z);
+		break;
 	}
 	check(z);
 }
@@ -536,6 +553,8 @@ int zab_on_message(struct zab *z, uint32_t peer, const void *msg, size_t len, ui
 	}
 	if (z->role == ZAB_LEADING)
 		zab_leader_on_msg(z, peer, &m);
+	else if (m.kind == ZAB_M_FOLLOWERINFO || (z->role != ZAB_LOOKING && peer != z->upstream))
+		zab_master_on_msg(z, peer, &m); /* an observer of ours (or a refused one) */
 	else if (z->role != ZAB_LOOKING)
 		zab_learner_on_msg(z, peer, &m);
 	else
@@ -568,8 +587,10 @@ void zab_on_peer_down(struct zab *z, uint32_t peer, uint64_t now_ms)
 		return;
 	if (z->role == ZAB_LEADING)
 		zab_leader_peer_down(z, peer);
-	else if (z->role != ZAB_LOOKING && peer == z->leader)
+	else if (z->role != ZAB_LOOKING && peer == z->upstream)
 		zab_go_looking(z);
+	else if (z->role != ZAB_LOOKING)
+		zab_master_peer_down(z, peer);
 	else if (z->role == ZAB_LOOKING)
 		zab_elect_peer_down(z); /* one fewer vote to wait for */
 	check(z);
@@ -600,10 +621,12 @@ void zab_on_logged(struct zab *z, tn_zxid zxid, int err, uint64_t now_ms)
 int zab_snap_send(struct zab *z, uint32_t peer, tn_zxid zxid, const void *snap, size_t len)
 {
 	begin_event(z, z->now_ms);
-	if (z->failed || z->role != ZAB_LEADING)
+	if (z->failed || z->role == ZAB_LOOKING)
 		return -EPERM;
 	if (len > ZAB_SNAP_MAX)
 		return -EMSGSIZE;
+	if (z->role != ZAB_LEADING)
+		return zab_master_snap_send(z, peer, zxid, snap, len);
 	return zab_leader_snap_send(z, peer, zxid, snap, len);
 }
 
@@ -670,6 +693,8 @@ int zab_forward(struct zab *z, const void *req, size_t len)
 int zab_sync(struct zab *z, uint64_t tag)
 {
 	begin_event(z, z->now_ms);
+	if (tag & ZAB_MASTER_TAG)
+		return -EINVAL;
 	if (z->failed || !z->serving)
 		return -EPERM;
 	if (z->role == ZAB_LEADING)
@@ -717,8 +742,11 @@ void zab_info(const struct zab *z, struct zab_info *out)
 	out->last_proposed = z->last_proposed;
 	out->round = z->round;
 	for (uint32_t i = 0; i < z->cfg.member_count; i++)
-		if (z->ln[i].st == LN_SYNCED)
+		if (z->ln[i].st == LN_SYNCED) {
 			out->synced_learners++;
+			out->synced_observers += z->cfg.members[i].observer;
+		}
+	out->upstream = z->role == ZAB_FOLLOWING || z->role == ZAB_OBSERVING ? z->upstream : 0;
 	out->inflight = z->role == ZAB_LEADING ? inflight(z) : 0;
 	out->proposals = z->proposals;
 	out->batches = z->batches;
@@ -737,4 +765,80 @@ const char *zab_role_name(enum zab_role r)
 	case ZAB_OBSERVING: return "OBSERVING";
 	}
 	return "?";
+}
+
+/* ---- lag, for metrics (zab_peer_info) ---- */
+
+/* Txns in (@from, @to]: the counter difference within an epoch, else the
+ * history entries in that range (a lower bound once trimmed). */
+static uint64_t txns_between(const struct zab *z, tn_zxid from, tn_zxid to)
+{
+	if (to <= from)
+		return 0;
+	if (ZK_EPOCH(from) == ZK_EPOCH(to))
+		return ZK_COUNTER(to) - ZK_COUNTER(from);
+	uint32_t a = zab_hist_after(z, from), b = zab_hist_after(z, to);
+	TN_ASSERT(a <= b && b <= z->h.n);
+	return b - a;
+}
+
+/* ms since the oldest txn above @have was taken in, as of @at_ms (0: none). */
+static uint64_t age_after(const struct zab *z, tn_zxid have, tn_zxid target, uint64_t at_ms)
+{
+	uint32_t i;
+
+	if (target <= have || z->h.n == 0)
+		return 0;
+	i = zab_hist_after(z, have);
+	if (i >= z->h.n)
+		return 0;
+	const struct hent *e = zab_hist_at(z, i);
+	TN_ASSERT(e->zxid > have);
+	return at_ms > e->at_ms ? at_ms - e->at_ms : 0;
+}
+
+int zab_peer_info(const struct zab *z, uint32_t i, uint64_t now_ms, struct zab_peer_info *out)
+{
+	TN_ASSERT(z && out);
+	if (i >= z->cfg.member_count)
+		return -ERANGE;
+	memset(out, 0, sizeof(*out));
+	out->id = z->cfg.members[i].id;
+	out->observer = z->cfg.members[i].observer;
+	if (i == z->my_idx)
+		return -ENODATA;
+	if (z->role == ZAB_LEADING) {
+		const struct learner *l = &z->ln[i];
+		if (l->st != LN_SYNCING && l->st != LN_SYNCED)
+			return -ENODATA;
+		out->synced = l->st == LN_SYNCED;
+		out->report_age_ms = now_ms > l->heard_ms ? now_ms - l->heard_ms : 0;
+		if (!l->observer) {
+			out->live = true;
+			out->zxid = TN_MAX(l->acked, l->nl_zxid);
+			out->target = z->last_proposed;
+			out->lag_ms = age_after(z, out->zxid, out->target, now_ms);
+		} else if (l->pong_ms) {
+			out->zxid = l->pong_zxid;
+			out->target = l->pong_commit;
+			out->lag_ms = age_after(z, out->zxid, out->target, l->pong_ms);
+		} else {
+			out->zxid = l->nl_zxid; /* no PONG yet: what its sync carried */
+			out->target = z->last_committed;
+		}
+		out->lag_txns = txns_between(z, out->zxid, out->target);
+		TN_ASSERT((out->lag_txns == 0 && out->lag_ms == 0) || out->target > out->zxid);
+		return 0;
+	}
+	if ((z->role != ZAB_FOLLOWING && z->role != ZAB_OBSERVING) || out->id != z->upstream)
+		return -ENODATA;
+	out->synced = z->lphase == LP_BROADCAST;
+	out->live = true;
+	out->report_age_ms = now_ms > z->heard_ms ? now_ms - z->heard_ms : 0;
+	out->zxid = z->last_committed;
+	out->target = z->leader_commit;
+	out->lag_txns = txns_between(z, out->zxid, out->target);
+	out->lag_ms = age_after(z, out->zxid, out->target, now_ms);
+	TN_ASSERT((out->lag_txns == 0 && out->lag_ms == 0) || out->target > out->zxid);
+	return 0;
 }

@@ -25,8 +25,8 @@
  *                  stay in log order: a zab_on_logged after it covers only
  *                  appends made after it (reports above the new end are
  *                  clamped).
- *   SNAP_SEND      (leader) answer with zab_snap_send(): a snapshot of the
- *                  host's applied state, whose zxid is the last COMMIT the
+ *   SNAP_SEND      (leader, or a learner master) answer with zab_snap_send():
+ *                  a snapshot of the host's applied state, whose zxid is the last COMMIT the
  *                  host executed. Synchronous: before the next zab call.
  *   SNAP_INSTALL   (learner) replace the whole state with the snapshot at
  *                  @zxid and drop logged txns above @zxid; durably.
@@ -77,6 +77,17 @@
  *     leader that loses a voter quorum for syncLimit ticks goes LOOKING.
  *   Epoch roll-over: when the counter would pass zab_cfg.zxid_counter_max the
  *     leader stops proposing and steps down, so a new epoch starts.
+ *   Learner masters (consensus/zab_master.c; ZooKeeper 3.6's ObserverMaster
+ *     plus chaining): an observer with zab_cfg.upstream syncs from and
+ *     follows the first candidate whose channel is up (a follower or another
+ *     observer), falling back down the list and finally to the leader, and
+ *     resumes from its last zxid. Any serving learner is a master: it answers
+ *     an observer's FOLLOWERINFO with LEADERINFO (its epoch), syncs it from
+ *     its own committed history (DIFF, TRUNC, or SNAP through SNAP_SEND), then
+ *     relays each commit as INFORM, forwards REQUEST and SYNCREQ upstream and
+ *     answers the barrier after the INFORMs it covers. A master that stops
+ *     serving, or is asked by its own upstream (a loop), sends LEAVE: the
+ *     observer goes LOOKING and tries its next candidate.
  */
 #ifndef ZAB_H
 #define ZAB_H
@@ -90,6 +101,7 @@
 #define ZAB_MEMBERS_MAX 32u           /* voters + observers */
 #define ZAB_MSG_MAX (64u << 20)       /* largest message other than SNAP */
 #define ZAB_SNAP_MAX (1u << 30)       /* largest snapshot message */
+#define ZAB_UPSTREAM_MAX 8u           /* learner masters an observer may try */
 
 enum zab_role { ZAB_LOOKING, ZAB_FOLLOWING, ZAB_LEADING, ZAB_OBSERVING };
 
@@ -112,6 +124,9 @@ struct zab_cfg {
 	uint32_t history_max;         /* committed txns kept for DIFF (0: 100000) */
 	uint64_t history_bytes_max;   /* and their bytes (0: 256 MiB) */
 	uint32_t zxid_counter_max;    /* roll the epoch before the counter passes it (0: 0xfffffff0) */
+	/* observers only: servers to follow before the leader, in preference
+	 * order (0 ends the list; not my_id; members); empty: the leader */
+	uint32_t upstream[ZAB_UPSTREAM_MAX];
 };
 
 /* What the host recovered from disk before zab_create. */
@@ -167,6 +182,8 @@ struct zab_info {
 	bool failed;                  /* stopped for good: the log failed, the recovered log
 				       * does not cover last_logged, or epochs ran out */
 	uint64_t dropped;             /* malformed or unexpected messages (added) */
+	uint32_t upstream;            /* learner: the server we sync from (the leader or a master) */
+	uint32_t synced_observers;    /* leader or master: observers in our broadcast stream */
 };
 
 struct zab;
@@ -201,7 +218,7 @@ void zab_on_peer_down(struct zab *z, uint32_t peer, uint64_t now_ms);
  * server stops (role LOOKING, never serving again in this process). */
 void zab_on_logged(struct zab *z, tn_zxid zxid, int err, uint64_t now_ms);
 /* Answer to SNAP_SEND: @snap is the host's state at @zxid. Copied.
- * Return 0, -EPERM (not leading), -EMSGSIZE (> ZAB_SNAP_MAX), -EINVAL (no
+ * Return 0, -EPERM (not leading nor a learner), -EMSGSIZE (> ZAB_SNAP_MAX), -EINVAL (no
  * SNAP_SEND pending for @peer, or @zxid outside [history start, last
  * commit]: the learner times out and retries). */
 int zab_snap_send(struct zab *z, uint32_t peer, tn_zxid zxid, const void *snap, size_t len);
@@ -225,8 +242,32 @@ int zab_forward(struct zab *z, const void *req, size_t len);
 /* A sync barrier: SYNC_DONE(@tag) once every txn the leader had proposed
  * when it saw the barrier is committed here. On the leader it is local.
  * Barriers die with serving (the host fails them on STATE !serving).
- * Return 0, -EPERM, -EAGAIN (ZAB_SYNC_PENDING_MAX barriers outstanding). */
+ * @tag's top bit is reserved (learner masters relay barriers with it).
+ * Return 0, -EPERM, -EAGAIN (ZAB_SYNC_PENDING_MAX barriers outstanding),
+ * -EINVAL (top bit set). */
 int zab_sync(struct zab *z, uint64_t tag);
+
+/* ---- reconfiguration (consensus/zab_reconf.c) ---- */
+
+/* Leader: zab_propose() a txn that carries a new config (@members, n of
+ * them; the host encodes it in @txn). Until the host applies it with
+ * zab_set_config(), txns >= @zxid commit only at a voter quorum of the
+ * current config and one of @members (joint quorum). Return as zab_propose,
+ * or -EBUSY (one is already pending), -EINVAL (bad member list). */
+int zab_propose_config(struct zab *z, tn_zxid zxid, const void *txn, size_t len,
+		       const struct zab_member *members, uint32_t n);
+/* Leader: a proposed config is not committed yet. */
+bool zab_config_pending(const struct zab *z);
+/* Leader: how many voters of @members are us or synced learners (0 when
+ * not leading): the host refuses a config they are no quorum of. */
+uint32_t zab_synced_voters(const struct zab *z, const struct zab_member *members, uint32_t n);
+/* Any server: the committed config is now @members (the host calls it when
+ * it executes the COMMIT of a config txn, installs a snapshot holding one, or
+ * starts from one). Same list: no-op. A leader that is no voter of it steps
+ * down; a learner whose own role flipped, or whose leader is no voter, goes
+ * LOOKING; a server left out stays as a silent non-voting member. Actions
+ * may follow. Return 0, -EINVAL, -ENOSPC. */
+int zab_set_config(struct zab *z, const struct zab_member *members, uint32_t n, uint64_t now_ms);
 
 /* ---- output ---- */
 
@@ -234,6 +275,30 @@ int zab_sync(struct zab *z, uint64_t tag);
 bool zab_next_action(struct zab *z, struct zab_act *out);
 void zab_info(const struct zab *z, struct zab_info *out);
 const char *zab_role_name(enum zab_role r);
+
+/* How far one peer is behind, for metrics (any role; read-only).
+ * Leader, for each learner in the stream: a follower's cumulative ACK
+ * against the last proposal, live; an observer (it never ACKs) as its last
+ * PONG showed it against our commit point then (@report_age_ms old).
+ * Learner, for its leader: our last COMMIT against the leader's commit
+ * point as last seen. @lag_ms is the age of the oldest txn the peer lacks,
+ * by when this core took it in (proposed here; received, on a learner):
+ * 0 when caught up. */
+struct zab_peer_info {
+	uint32_t id;
+	bool observer;
+	bool synced;                  /* leader: in broadcast; learner: UPTODATE seen */
+	bool live;                    /* false: as of the last PONG */
+	tn_zxid zxid;                 /* what the peer has (learner: our last COMMIT) */
+	tn_zxid target;               /* measured against (learner: the leader's commit) */
+	uint64_t lag_txns;            /* txns in (zxid, target] */
+	uint64_t lag_ms;
+	uint64_t report_age_ms;       /* ms since that peer was last heard from */
+};
+/* Fill @out for member index @i (0 <= i < member count) at @now_ms.
+ * Return 0; -ENODATA (nothing to say: ourselves, or a peer that is not in
+ * the stream / not our leader); -ERANGE (@i past the last member). */
+int zab_peer_info(const struct zab *z, uint32_t i, uint64_t now_ms, struct zab_peer_info *out);
 
 /* ---- message codec (consensus/zab_msg.c; fuzzed) ---- */
 

@@ -37,6 +37,7 @@ enum zab_mkind {
 	ZAB_M_REQUEST,
 	ZAB_M_SYNCREQ,
 	ZAB_M_SYNCRESP,
+	ZAB_M_LEAVE,    /* learner master -> observer: follow someone else */
 	ZAB_M_END
 };
 
@@ -66,6 +67,7 @@ struct hent {
 	tn_zxid zxid;
 	uint32_t len;
 	uint8_t *data;
+	uint64_t at_ms;  /* when the core took it in (proposed / received): lag in ms */
 };
 
 /* The log as the core knows it: @base is a zxid the log is known to hold (or
@@ -100,6 +102,9 @@ struct learner {
 	uint32_t nonce, accepted_epoch, current_epoch;
 	tn_zxid last_logged, prev_last, acked, nl_zxid;
 	uint64_t heard_ms, pong_seq;
+	/* the last PONG: its durable zxid, our commit then, and when (zab_peer_info) */
+	tn_zxid pong_zxid, pong_commit;
+	uint64_t pong_ms;
 };
 
 enum lphase { LP_NONE, LP_CONNECT, LP_SYNC, LP_SYNC_TXNS, LP_NL_PENDING, LP_WAIT_UPTODATE, LP_BROADCAST };
@@ -171,6 +176,19 @@ struct zab {
 	bool oom;
 
 	uint64_t proposals, batches, commits, elections, dropped;
+
+	/* reconfig (zab_reconf.c), leader: the config proposed at @joint_zxid and
+	 * not applied yet; txns >= it need a quorum of it as well */
+	bool joint;
+	tn_zxid joint_zxid;
+	uint32_t joint_count;
+	struct zab_member joint_members[ZAB_MEMBERS_MAX];
+
+	/* learner master (zab_master.c): our upstream, the next candidate to
+	 * try, downstream pings, and relayed barriers; z->ln holds downstreams */
+	uint32_t upstream, up_next;
+	uint64_t m_ping_at, m_ping_seq, m_relay_seq;
+	struct zrelay *m_relay;
 };
 
 /* zab.c */
@@ -223,6 +241,9 @@ int zab_leader_snap_send(struct zab *z, uint32_t peer, tn_zxid zxid, const void 
 void zab_leader_flush(struct zab *z);
 int zab_leader_sync(struct zab *z, uint64_t tag);
 
+/* zab_reconf.c: @c clamped to what the joint quorum allows */
+tn_zxid zab_reconf_clamp(const struct zab *z, tn_zxid c);
+
 /* zab_learner.c */
 void zab_learner_start(struct zab *z, uint32_t leader);
 void zab_learner_on_msg(struct zab *z, uint32_t peer, const struct zab_msg *m);
@@ -231,5 +252,21 @@ void zab_learner_peer_up(struct zab *z, uint32_t peer);
 void zab_learner_on_logged(struct zab *z);
 int zab_learner_forward(struct zab *z, const void *req, size_t len);
 int zab_learner_sync(struct zab *z, uint64_t tag);
+
+/* zab_master.c: a serving learner feeding observers (learner master) */
+#define ZAB_MASTER_TAG (1ull << 63) /* relayed barrier tags (zab_sync refuses it) */
+struct zrelay {
+	uint32_t peer, nonce;
+	uint64_t tag, seq;
+};
+uint32_t zab_master_pick(struct zab *z, uint32_t leader);
+void zab_master_on_msg(struct zab *z, uint32_t peer, const struct zab_msg *m);
+void zab_master_relay(struct zab *z, tn_zxid upto);
+void zab_master_after_commit(struct zab *z);
+void zab_master_on_syncresp(struct zab *z, const struct zab_msg *m);
+void zab_master_tick(struct zab *z);
+void zab_master_peer_down(struct zab *z, uint32_t peer);
+void zab_master_stop(struct zab *z);
+int zab_master_snap_send(struct zab *z, uint32_t peer, tn_zxid zxid, const void *snap, size_t len);
 
 #endif

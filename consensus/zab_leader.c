@@ -217,7 +217,7 @@ static void try_commit(struct zab *z)
 			v[j] = v[j - 1];
 			v[j - 1] = t;
 		}
-	c = TN_MIN(v[z->quorum - 1], z->last_proposed);
+	c = zab_reconf_clamp(z, TN_MIN(v[z->quorum - 1], z->last_proposed));
 	if (c > z->last_committed)
 		advance_commit(z, c);
 }
@@ -458,6 +458,9 @@ void zab_leader_on_msg(struct zab *z, uint32_t peer, const struct zab_msg *m)
 		try_commit(z);
 		return;
 	case ZAB_M_PONG:
+		l->pong_zxid = m->zxid;
+		l->pong_commit = z->last_committed;
+		l->pong_ms = z->now_ms;
 		if (m->tag > l->pong_seq && m->tag <= z->ping_seq) {
 			l->pong_seq = m->tag;
 			if (z->nsync)

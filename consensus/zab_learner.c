@@ -11,9 +11,10 @@
 
 #include "consensus/zab_int.h"
 
+/* Everything goes to our upstream: the leader, or a learner master. */
 static void send_to_leader(struct zab *z, const struct zab_msg *m)
 {
-	zab_send(z, z->leader, m);
+	zab_send(z, z->upstream, m);
 }
 
 static void send_fi(struct zab *z)
@@ -35,7 +36,8 @@ void zab_learner_start(struct zab *z, uint32_t leader)
 	z->last_acked = 0;
 	z->nl_zxid = 0;
 	z->nsync = 0;
-	if (z->peer_up[zab_idx(z, leader)])
+	z->upstream = zab_master_pick(z, leader);
+	if (z->peer_up[zab_idx(z, z->upstream)])
 		send_fi(z);
 	else
 		z->fi_resend_at = z->now_ms;
@@ -43,14 +45,18 @@ void zab_learner_start(struct zab *z, uint32_t leader)
 
 void zab_learner_peer_up(struct zab *z, uint32_t peer)
 {
-	if (peer == z->leader && z->lphase == LP_CONNECT)
+	if (peer == z->upstream && z->lphase == LP_CONNECT)
 		send_fi(z);
 }
 
 static void commit_upto(struct zab *z)
 {
-	if (z->lphase == LP_BROADCAST)
-		zab_act_commit_to(z, TN_MIN(z->leader_commit, z->last_logged));
+	tn_zxid to = TN_MIN(z->leader_commit, z->last_logged);
+	if (z->lphase != LP_BROADCAST || to <= z->last_committed)
+		return;
+	zab_master_relay(z, to); /* INFORM downstream before barriers answer */
+	zab_act_commit_to(z, to);
+	zab_master_after_commit(z);
 }
 
 static void maybe_ack(struct zab *z)
@@ -108,7 +114,7 @@ static bool log_entries(struct zab *z, const struct zab_msg *m)
 
 void zab_learner_on_msg(struct zab *z, uint32_t peer, const struct zab_msg *m)
 {
-	if (peer != z->leader) {
+	if (peer != z->upstream) {
 		z->dropped++;
 		return;
 	}
@@ -126,6 +132,13 @@ void zab_learner_on_msg(struct zab *z, uint32_t peer, const struct zab_msg *m)
 			zab_act_persist(z);
 		}
 		z->nl_epoch = m->epoch;
+		/* the leader of the stream we join (a master names it; 0: the sender),
+		 * whatever our election vote said */
+		if (zab_is_voter(z, m->leader ? m->leader : peer) &&
+		    z->leader != (m->leader ? m->leader : peer)) {
+			z->leader = m->leader ? m->leader : peer;
+			zab_emit_state(z);
+		}
 		{
 			struct zab_msg a = { .kind = ZAB_M_ACKEPOCH, .nonce = z->nonce,
 					     .current_epoch = z->current_epoch, .zxid = z->last_logged };
@@ -209,11 +222,21 @@ void zab_learner_on_msg(struct zab *z, uint32_t peer, const struct zab_msg *m)
 		send_to_leader(z, &r);
 		return;
 	}
+	case ZAB_M_LEAVE:
+		if (m->nonce != z->nonce)
+			break;
+		/* not serving yet (or a loop): ask again until initLimit, then the
+		 * next candidate; a master we followed stopped: look again */
+		if (z->lphase != LP_CONNECT)
+			zab_go_looking(z);
+		return;
 	case ZAB_M_SYNCRESP:
 		if (z->lphase != LP_BROADCAST)
 			break;
 		z->heard_ms = z->now_ms;
-		if (z->last_committed >= m->zxid)
+		if (m->tag & ZAB_MASTER_TAG)
+			zab_master_on_syncresp(z, m);
+		else if (z->last_committed >= m->zxid)
 			zab_act_simple(z, ZAB_ACT_SYNC_DONE, 0, 0, m->tag);
 		else if (!zab_sync_push(z, 0, m->tag, m->zxid, 0))
 			break;
@@ -233,7 +256,7 @@ void zab_learner_tick(struct zab *z)
 		return;
 	}
 	if (z->lphase == LP_CONNECT && z->now_ms >= z->fi_resend_at &&
-	    z->peer_up[zab_idx(z, z->leader)])
+	    z->peer_up[zab_idx(z, z->upstream)])
 		send_fi(z);
 }
 

@@ -17,7 +17,7 @@ static uint32_t kind_fields(uint8_t kind)
 	switch (kind) {
 	case ZAB_M_VOTE: return F_STATE | F_ROUND | F_LEADER | F_ZXID | F_EPOCH;
 	case ZAB_M_FOLLOWERINFO: return F_OBS | F_NONCE | F_AEP | F_CEP | F_ZXID | F_ZXID2;
-	case ZAB_M_LEADERINFO: return F_NONCE | F_EPOCH;
+	case ZAB_M_LEADERINFO: return F_NONCE | F_LEADER | F_EPOCH; /* leader 0: the sender */
 	case ZAB_M_ACKEPOCH: return F_NONCE | F_CEP | F_ZXID;
 	case ZAB_M_DIFF:
 	case ZAB_M_TRUNC:
@@ -34,6 +34,7 @@ static uint32_t kind_fields(uint8_t kind)
 	case ZAB_M_REQUEST: return F_BYTES;
 	case ZAB_M_SYNCREQ: return F_TAG;
 	case ZAB_M_SYNCRESP: return F_TAG | F_ZXID;
+	case ZAB_M_LEAVE: return F_NONCE;
 	default: return 0;
 	}
 }

@@ -72,6 +72,11 @@ bool dp_ring_push(struct dp_ring *r, void *p);
 void *dp_ring_pop(struct dp_ring *r);
 /* Approximate: true if a pop would likely find something. */
 bool dp_ring_nonempty(struct dp_ring *r);
+/* Any thread, for metrics: entries queued now (approximate while producers
+ * and the consumer run) and, in *@max_out, the most the consumer found
+ * queued when it sampled (every 16th pop, so bursts shorter than that
+ * may not show). */
+uint64_t dp_ring_depth(const struct dp_ring *r, uint64_t *max_out);
 
 /* ---- shared objects ---- */
 
@@ -192,6 +197,11 @@ struct dp_cfg {
 	/* SASL DIGEST-MD5: the JAAS password of @user, or NULL (worker threads) */
 	const char *(*sasl_password)(void *arg, const char *user);
 	void *sasl_arg;
+	/* Native datagram protocol (dataplane/dp_udp.h): each worker binds this
+	 * UDP port with SO_REUSEPORT; 0 = off. With @udp_optional a port that
+	 * cannot be bound only turns it off (the default port = clientPort). */
+	uint16_t udp_port;
+	bool udp_optional;
 };
 
 struct dp_stats {
@@ -221,6 +231,15 @@ void dp_apply_end(struct dp *dp, uint64_t zxid);
 /* Sum of every worker's counters (any thread; approximate). */
 void dp_stats(struct dp *dp, struct dp_stats *out);
 void dp_stats_reset(struct dp *dp);
+/* One worker's counters, for per-worker metrics (any thread; approximate). */
+struct dp_worker_stats {
+	uint64_t reads;              /* requests answered by the worker itself */
+	uint64_t writes;             /* requests handed to the control thread */
+	uint64_t packets_recv, packets_sent, conns;
+	uint64_t inbox_depth, inbox_depth_max; /* its ring from the control thread */
+};
+/* Return 0, or -ERANGE when @i >= dp_worker_count(). */
+int dp_worker_stats(struct dp *dp, unsigned i, struct dp_worker_stats *out);
 /* One connection, as four-letter words show it. */
 struct dp_conn_info {
 	char ip[48];
@@ -245,5 +264,20 @@ unsigned dp_conns(struct dp *dp, struct dp_conn_info *out, unsigned max);
 void dp_conns_reset(struct dp *dp);
 /* Monotonic ms (the clock dp_sess.touch_ms uses). */
 uint64_t dp_now_ms(void);
+
+/* Native datagram protocol counters, summed over workers (any thread). */
+struct dp_udp_stats {
+	uint64_t rx, tx;           /* datagrams received and sent */
+	uint64_t bad;              /* dropped: short, bad magic/version/kind/body, too big */
+	uint64_t unknown;          /* for no session here: answered UNKNOWN */
+	uint64_t cookie;           /* dropped: wrong cookie for the session */
+	uint64_t retry_cached;     /* retries answered from the reply cache */
+	uint64_t retry_dropped;    /* dropped: in flight, ahead of the next xid, window full */
+	uint64_t evicted;          /* retries answered EVICTED */
+	uint64_t refused;          /* CONNECTs refused (no slot, over maxClientCnxns) */
+	uint64_t send_fail;        /* sendmsg failed (the client retries) */
+	uint64_t sessions;         /* attachments now */
+};
+void dp_udp_stats(struct dp *dp, struct dp_udp_stats *out);
 
 #endif

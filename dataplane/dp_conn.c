@@ -606,10 +606,8 @@ static void serve_local(struct dp_conn *c, struct zkp_request *rq, struct tn_are
 		serve_setwatches(c, rq);
 		break;
 	case ZK_OP_RECONFIG:
-		/* no dynamic reconfiguration yet: answer as ZooKeeper's standalone
-		 * server does when it is enabled (clients such as kazoo do not know
-		 * ZRECONFIGDISABLED and hang on it) */
-		r.hdr.err = c->w->dp->cfg.reconfig_enabled ? ZK_EUNIMPLEMENTED : ZK_ERECONFIGDISABLED;
+		/* reconfigEnabled=false (enabled, it goes to the control thread) */
+		r.hdr.err = ZK_ERECONFIGDISABLED;
 		break;
 	case ZK_OP_SASL:
 		serve_sasl(c, rq);
@@ -829,10 +827,12 @@ static bool dispatch(struct dp_conn *c, const uint8_t *p, uint32_t len, uint64_t
 		serve_auth(c, &rq);
 		return true;
 	}
-	if (is_ctl_op(rq.type)) {
+	/* reconfig, when enabled, is a write of /zookeeper/config (mgmt/ctl_reconf.c) */
+	if (is_ctl_op(rq.type) || (rq.type == ZK_OP_RECONFIG && c->w->dp->cfg.reconfig_enabled)) {
 		if (c->held || (!queued && (c->bl_head || c->st != CS_OPEN)))
 			return false;
 		to_ctl(c, DP_MSG_REQUEST, p, len, t0);
+		atomic_fetch_add_explicit(&c->w->st_writes, 1, memory_order_relaxed);
 		c->ctl_lop = rq.type;
 		c->inflight++;
 		uint32_t max = c->w->dp->cfg.outstanding_max;
@@ -843,7 +843,10 @@ static bool dispatch(struct dp_conn *c, const uint8_t *p, uint32_t len, uint64_t
 	}
 	if (c->held || c->inflight > 0 || (!queued && c->bl_head))
 		return false;
-	return serve_fenced(c, &rq, &a, t0);
+	if (!serve_fenced(c, &rq, &a, t0))
+		return false;
+	atomic_fetch_add_explicit(&c->w->st_reads, 1, memory_order_relaxed);
+	return true;
 }
 
 static void backlog_push(struct dp_conn *c, const uint8_t *p, uint32_t len, uint64_t t0)

@@ -102,6 +102,7 @@ struct dp_conn {
 	/* SASL DIGEST-MD5 exchange state */
 	int sasl_step;
 	char sasl_nonce[40];
+	struct dp_udp_conn *udp;     /* a datagram attachment (dp_udp.c), fd -1; NULL: TCP */
 };
 
 struct dp_worker {
@@ -136,9 +137,11 @@ struct dp_worker {
 	 * reply, as ZooKeeper orders them: framed events wait here meanwhile. */
 	struct dp_buf late;
 	bool defer_events;
+	struct dp_udp_port *udp;     /* the native datagram socket (dp_udp.c), NULL: off */
 	/* stats (written by this worker, read by any thread) */
 	_Atomic uint64_t st_recv, st_sent, st_conns, st_conns_total;
 	_Atomic uint64_t st_lat_count, st_lat_sum_us, st_lat_min_us, st_lat_max_us;
+	_Atomic uint64_t st_reads, st_writes; /* per-worker ops (dp_worker_stats) */
 };
 
 struct dp {
@@ -225,5 +228,27 @@ uint64_t dp_now_ns(void);
 /* Backpressure (globalOutstandingLimit): stop reading @c until the control
  * thread has caught up. */
 void dp_conn_pause(struct dp_conn *c);
+
+/* dp_worker.c for dp_udp.c: take a free slot for a datagram attachment from
+ * @ip:@port (maxClientCnxns counted), state CS_CONNECTING, no fd.
+ * NULL: no slot, over a cap, or no memory. */
+struct dp_conn *dp_worker_conn_new(struct dp_worker *w, const char *ip, uint16_t port);
+
+/* dp_udp.c: the native datagram protocol on the worker (dp_udp.h). */
+#define DP_UD_UDP 6                /* io_uring user_data kind of the socket's poll */
+/* Bind @w's SO_REUSEPORT UDP socket (cfg.udp_port; 0: none). Return 0, -errno. */
+int dp_udp_port_open(struct dp_worker *w);
+void dp_udp_port_close(struct dp_worker *w);
+/* Arm the multishot poll on the socket (user_data kind DP_UD_UDP). */
+void dp_udp_arm(struct dp_worker *w, struct io_uring_sqe *sqe);
+/* The poll fired (@res: poll mask or -errno; @more: still armed). Return
+ * true if the caller must re-arm. */
+bool dp_udp_on_poll(struct dp_worker *w, int res, bool more);
+/* Receive and handle a bounded batch of datagrams. Return how many. */
+unsigned dp_udp_poll(struct dp_worker *w);
+/* Send what @c (a datagram attachment) queued in @acc as datagrams. */
+void dp_udp_flush(struct dp_conn *c);
+/* @c is being freed: unlink and free its datagram state. */
+void dp_udp_conn_release(struct dp_conn *c);
 
 #endif

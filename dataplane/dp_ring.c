@@ -26,9 +26,12 @@ struct cell {
 	void *val;
 };
 
+#define DP_RING_SAMPLE_MASK 15u /* the consumer samples the depth every 16 pops */
+
 struct dp_ring {
 	_Alignas(64) _Atomic uint64_t tail; /* producers */
-	_Alignas(64) uint64_t head;         /* the consumer only */
+	_Alignas(64) uint64_t head;         /* the consumer only (metrics read it relaxed) */
+	uint64_t depth_max;                 /* the consumer only (metrics read it relaxed) */
 	_Alignas(64) uint32_t mask;
 	struct cell *cells;
 };
@@ -51,6 +54,7 @@ int dp_ring_create(struct dp_ring **out, uint32_t cap)
 		atomic_init(&r->cells[i].seq, i);
 	atomic_init(&r->tail, 0);
 	r->head = 0;
+	r->depth_max = 0;
 	r->mask = cap - 1;
 	*out = r;
 	return 0;
@@ -107,6 +111,12 @@ void *dp_ring_pop(struct dp_ring *r)
 	/* Release: the producer of the next lap may now reuse the cell. */
 	atomic_store_explicit(&c->seq, r->head + r->mask + 1, memory_order_release);
 	r->head++;
+	if ((r->head & DP_RING_SAMPLE_MASK) == 0) {
+		/* +1: the entry just taken was queued too. Relaxed: a gauge. */
+		uint64_t d = atomic_load_explicit(&r->tail, memory_order_relaxed) - r->head + 1;
+		if (d > r->depth_max)
+			__atomic_store_n(&r->depth_max, d, __ATOMIC_RELAXED);
+	}
 	return p;
 }
 
@@ -114,4 +124,20 @@ bool dp_ring_nonempty(struct dp_ring *r)
 {
 	struct cell *c = &r->cells[r->head & r->mask];
 	return atomic_load_explicit(&c->seq, memory_order_acquire) == r->head + 1;
+}
+
+uint64_t dp_ring_depth(const struct dp_ring *r, uint64_t *max_out)
+{
+	TN_ASSERT(r);
+	/* Relaxed loads of the consumer's plain fields from another thread:
+	 * aligned 64-bit words, read as gauges; a stale value is fine. */
+	uint64_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	uint64_t d = tail > head ? tail - head : 0;
+	d = d > (uint64_t)r->mask + 1 ? (uint64_t)r->mask + 1 : d;
+	if (max_out) {
+		uint64_t m = __atomic_load_n(&r->depth_max, __ATOMIC_RELAXED);
+		*max_out = m > d ? m : d;
+	}
+	return d;
 }

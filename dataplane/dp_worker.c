@@ -193,7 +193,8 @@ void dp_conn_close(struct dp_conn *c, bool flush)
 	}
 	c->st = CS_CLOSING;
 	/* shutdown makes the armed recv and any send complete promptly */
-	shutdown(c->fd, SHUT_RDWR);
+	if (c->fd >= 0)
+		shutdown(c->fd, SHUT_RDWR);
 	mark_dirty(c);
 }
 
@@ -235,7 +236,9 @@ static void conn_finalize(struct dp_conn *c)
 		c->held_next = NULL;
 	}
 	dp_conn_release(c);
-	close(c->fd);
+	dp_udp_conn_release(c);
+	if (c->fd >= 0)
+		close(c->fd);
 	ip_release(c);
 	free(c->rbuf);
 	c->rbuf = NULL;
@@ -331,6 +334,32 @@ fail:
 	mark_dirty(c);
 }
 
+struct dp_conn *dp_worker_conn_new(struct dp_worker *w, const char *ip, uint16_t port)
+{
+	struct dp_conn *c;
+
+	if (w->free_count == 0)
+		return NULL;
+	c = &w->conns[w->free_slots[w->free_count - 1]];
+	TN_ASSERT(c->st == CS_FREE && c->fd < 0 && c->udp == NULL);
+	c->w = w;
+	snprintf(c->ip, sizeof c->ip, "%s", ip);
+	c->port = port;
+	if (!ip_admit(w, c))
+		return NULL;
+	if (dp_conn_init(c, c->ip) < 0) {
+		dp_conn_release(c);
+		ip_release(c);
+		return NULL;
+	}
+	w->free_count--;
+	w->conn_count++;
+	atomic_store_explicit(&w->st_conns, w->conn_count, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st_conns_total, 1, memory_order_relaxed);
+	c->st = CS_CONNECTING; /* datagrams carry no four-letter words */
+	return c;
+}
+
 static void recycle_buf(struct dp_worker *w, unsigned bid)
 {
 	io_uring_buf_ring_add(w->br, w->bufs + (size_t)bid * DP_BUF_SIZE, DP_BUF_SIZE, (unsigned short)bid,
@@ -401,8 +430,8 @@ static void resume_paused(struct dp_worker *w)
 		struct dp_conn *next = c->paused_next;
 		c->paused = false;
 		c->paused_next = NULL;
-		if (!c->recv_armed && c->st != CS_CLOSING && c->st != CS_FREE)
-			arm_recv(c);
+		if (!c->udp && !c->recv_armed && c->st != CS_CLOSING && c->st != CS_FREE)
+			arm_recv(c); /* a datagram attachment has no socket of its own */
 		c = next;
 	}
 }
@@ -444,6 +473,12 @@ static void on_cqe(struct dp_worker *w, struct io_uring_cqe *cqe)
 	}
 	if (kind == UD_CANCEL)
 		return; /* the cancelled recv reports itself */
+	if (kind == DP_UD_UDP) {
+		if (dp_udp_on_poll(w, cqe->res, (cqe->flags & IORING_CQE_F_MORE) != 0) &&
+		    !atomic_load(&w->stop))
+			dp_udp_arm(w, get_sqe(w));
+		return;
+	}
 	if (kind == UD_WAKE) {
 		if (!atomic_load(&w->stop))
 			arm_wake(w);
@@ -474,6 +509,8 @@ static void flush_dirty(struct dp_worker *w)
 	while (c) {
 		struct dp_conn *next = c->dirty_next;
 		c->dirty = false;
+		if (c->udp && c->st != CS_CLOSING && c->acc.len > 0)
+			dp_udp_flush(c); /* datagrams go out now: nothing stays in flight */
 		if (c->st != CS_CLOSING && !c->sending && c->acc.len > 0) {
 			struct dp_buf t = c->tx;
 			TN_ASSERT(c->tx.len == 0);
@@ -675,12 +712,15 @@ static void *worker_main(void *arg)
 	store_reader_register();
 	arm_accept(w);
 	arm_wake(w);
+	if (w->udp)
+		dp_udp_arm(w, get_sqe(w));
 	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
 		/* inbox first: watch events queued by the control thread go out
 		 * before this turn's reads are answered; a read that meets an
 		 * apply in flight waits for its events (dp.h, "Ordering") */
 		unsigned work = drain_inbox(w);
 		work += drain_cqes(w);
+		work += dp_udp_poll(w);
 		if (w->held) {
 			work += drain_inbox(w);
 			work += release_held(w);
@@ -799,9 +839,12 @@ static void worker_free(struct dp_worker *w)
 		if (c->st == CS_FREE)
 			continue;
 		dp_conn_release(c);
-		close(c->fd);
+		dp_udp_conn_release(c);
+		if (c->fd >= 0)
+			close(c->fd);
 		free(c->rbuf);
 	}
+	dp_udp_port_close(w);
 	while (w->inbox && (m = dp_ring_pop(w->inbox)))
 		dp_msg_free(m);
 	for (uint32_t i = 0; i < w->spill_count; i++)
@@ -850,7 +893,7 @@ static int worker_new(struct dp *dp, unsigned idx, struct dp_worker **out)
 		rc = rc < 0 ? rc : -errno;
 		goto fail;
 	}
-	if ((rc = w->lfd = listen_socket(&dp->cfg)) < 0)
+	if ((rc = w->lfd = listen_socket(&dp->cfg)) < 0 || (rc = dp_udp_port_open(w)) < 0)
 		goto fail;
 	w->use_bufring = !dp->cfg.force_plain_recv && setup_bufring(w);
 	*out = w;
@@ -891,6 +934,23 @@ static int port_probe(const struct dp_cfg *cfg)
 	return rc;
 }
 
+/* The same for the native datagram port: a plain UDP bind first. */
+static int udp_probe(const struct dp_cfg *cfg)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(cfg->udp_port) };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		rc = -errno;
+		TN_WARN("dp", "udp port %u: %s: native datagram protocol off", cfg->udp_port,
+			strerror(-rc));
+	}
+	close(fd);
+	return rc;
+}
+
 int dp_start(struct dp **out, const struct dp_cfg *cfg)
 {
 	struct dp *dp = calloc(1, sizeof *dp);
@@ -907,6 +967,11 @@ int dp_start(struct dp **out, const struct dp_cfg *cfg)
 	dp->n = TN_MIN(dp->n, DP_WORKERS_MAX);
 	pthread_mutex_init(&dp->ip_lock, NULL);
 	rc = port_probe(cfg);
+	if (rc == 0 && cfg->udp_port && udp_probe(cfg) < 0) {
+		if (!cfg->udp_optional)
+			rc = -EADDRINUSE;
+		dp->cfg.udp_port = 0;
+	}
 	for (unsigned i = 0; i < dp->n && rc == 0; i++)
 		rc = worker_new(dp, i, &dp->w[i]);
 	for (unsigned i = 0; i < dp->n && rc == 0; i++) {
@@ -923,8 +988,8 @@ int dp_start(struct dp **out, const struct dp_cfg *cfg)
 		dp_destroy(dp);
 		return rc;
 	}
-	TN_INFO("dp", "%u workers on port %u (%s recv)", dp->n, cfg->port,
-		dp->w[0]->use_bufring ? "multishot, provided buffers" : "plain");
+	TN_INFO("dp", "%u workers on port %u (%s recv), udp port %u", dp->n, cfg->port,
+		dp->w[0]->use_bufring ? "multishot, provided buffers" : "plain", dp->cfg.udp_port);
 	*out = dp;
 	return 0;
 }
@@ -1064,6 +1129,22 @@ void dp_stats_reset(struct dp *dp)
 		atomic_store(&w->st_lat_min_us, UINT64_MAX);
 		atomic_store(&w->st_lat_max_us, 0);
 	}
+}
+
+int dp_worker_stats(struct dp *dp, unsigned i, struct dp_worker_stats *out)
+{
+	TN_ASSERT(dp && out);
+	if (i >= dp->n)
+		return -ERANGE;
+	struct dp_worker *w = dp->w[i];
+	TN_ASSERT(w && w->idx == i);
+	out->reads = atomic_load_explicit(&w->st_reads, memory_order_relaxed);
+	out->writes = atomic_load_explicit(&w->st_writes, memory_order_relaxed);
+	out->packets_recv = atomic_load_explicit(&w->st_recv, memory_order_relaxed);
+	out->packets_sent = atomic_load_explicit(&w->st_sent, memory_order_relaxed);
+	out->conns = atomic_load_explicit(&w->st_conns, memory_order_relaxed);
+	out->inbox_depth = dp_ring_depth(w->inbox, &out->inbox_depth_max);
+	return 0;
 }
 
 /* ---- messages, sessions, auth ---- */

@@ -10,6 +10,10 @@ usage() {
 	cat <<'EOF'
 usage: rack.sh [--dir DIR] VERB [ARGS]
   up N [--observers M] [--ternd PATH] [--tick MS] [--standalone] [--loopback]
+       [--mode dpdk]  dpdk: each server also gets a veth (dp0, no kernel address) on a
+                      second bridge, run by DPDK (net_af_packet vdev, --no-huge); peers
+                      talk UDP over it (server.N hosts are the DPDK addresses); ZooKeeper
+                      clients stay on eth0 (the kernel)
                       start N voters (+M observers); cleans a leftover rack in DIR first
   down [--keep]       stop every server, remove namespaces, veths, bridge, nft table
                       and DIR's files (--keep: leave logs and data)
@@ -27,12 +31,22 @@ usage: rack.sh [--dir DIR] VERB [ARGS]
   logs I [-f]         server I's ternd.log
   pid I | ns I        server I's pid (if running) | network namespace
   env                 the rack's state (KEY=VALUE lines)
+Sites (netns mode): up N --sites "1,2,3:4,5" [--wan "delay=20ms loss=1%"] [--wan-seed S]
+                      puts each ':'-separated group of servers on its own bridge; a
+                      tern-wanem relay (own namespace) joins site 1 to every other site
+                      (so site 2 <-> site 3 crosses two relays); the host is in site 1
+  wan set WORDS...    change the relays' settings (delay= jitter= loss= dup= reorder=
+                      rate= queue=; see tern-wanem --help); later words win
+  wan cut | wan heal  drop everything between the sites | stop dropping
+  wan stats           one JSON report per relay (frames, bytes, drops, delay histogram)
+  wan site I          the site number of server I
 DIR defaults to $TERN_RACK_DIR or /tmp/tern-rack. Waits are bounded by
 $RACK_START_TIMEOUT (10 s, client port open) and $RACK_STOP_TIMEOUT (10 s, SIGTERM).
 EOF
 }
 
 # limits and defaults
+readonly MAX_SITES=3                  # site 1 and a relay to each other site
 readonly MAX_NETNS_SERVERS=250        # addresses .1 .. .250; the bridge is .254
 readonly MAX_LOOPBACK_SERVERS=33      # 3 ports per server in a 100-port block
 readonly BRIDGE_HOST=254
@@ -67,7 +81,7 @@ load_state() {
 	ST=()
 	while IFS='=' read -r k v; do
 		case "$k" in
-		MODE | ID | N | OBS | TOTAL | TERND | TICK | STANDALONE | NET | BRIDGE | NFT | PORT_BASE) ST[$k]=$v ;;
+		MODE | ID | N | OBS | TOTAL | TERND | TICK | STANDALONE | NET | BRIDGE | NFT | PORT_BASE | SITES | WANEM | DPDK | DNET) ST[$k]=$v ;;
 		*) ;;
 		esac
 	done <"$f"
@@ -82,7 +96,7 @@ save_state() {
 	local f k
 	f=$(state_file)
 	: >"$f.tmp"
-	for k in MODE ID N OBS TOTAL TERND TICK STANDALONE NET BRIDGE NFT PORT_BASE; do
+	for k in MODE ID N OBS TOTAL TERND TICK STANDALONE NET BRIDGE NFT PORT_BASE SITES WANEM DPDK DNET; do
 		printf '%s=%s\n' "$k" "${ST[$k]:-}" >>"$f.tmp"
 	done
 	mv -f "$f.tmp" "$f"
@@ -95,6 +109,10 @@ rack_id() { printf '%04x' $(($(rack_crc) & 0xffff)); }
 
 ns_name() { echo "tern-${ST[ID]}-$1"; }
 veth_host() { echo "tv${ST[ID]}h$1"; }
+# --mode dpdk: the DPDK side of server $1 (host end; dp0 in the namespace) and its bridge
+veth_dpdk() { echo "tv${ST[ID]}d$1"; }
+dpdk_bridge() { echo "tb${ST[ID]}d"; }
+dpdk_ip() { echo "${ST[DNET]}.$1"; }
 
 server_ip() {
 	if [ "${ST[MODE]}" = netns ]; then echo "${ST[NET]}.$1"; else echo 127.0.0.1; fi
@@ -280,6 +298,21 @@ net_up() {
 		ip -n "$ns" addr add "${ST[NET]}.$i/24" dev eth0 || return 1
 		ip -n "$ns" link set eth0 up || return 1
 	done
+	[ "${ST[DPDK]:-}" = 1 ] || return 0
+	# --mode dpdk: a second bridge, no addresses: only DPDK speaks on it
+	ip link add "$(dpdk_bridge)" type bridge || return 1
+	ip link set "$(dpdk_bridge)" up || return 1
+	for ((i = 1; i <= total; i++)); do
+		ns=$(ns_name "$i")
+		vh=$(veth_dpdk "$i")
+		ip link add "$vh" type veth peer name dp0 netns "$ns" || return 1
+		ip link set "$vh" master "$(dpdk_bridge)" || return 1
+		ip link set "$vh" up || return 1
+		ip -n "$ns" link set dp0 up || return 1
+		# af_packet sees frames as the kernel left them: no checksum/segmentation offload
+		no_offload "$vh"
+		ip netns exec "$ns" ethtool -K dp0 tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+	done
 }
 
 # remove every namespace, veth, bridge and nft table named for rack id $1,
@@ -294,7 +327,7 @@ net_down() {
 	if command -v nft >/dev/null; then
 		nft delete table bridge "tern_$id" 2>/dev/null || true
 	fi
-	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^tern-$id-[0-9]+$" || true); do
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^tern-$id-(w?[0-9]+)$" || true); do
 		for pid in $(ip netns pids "$ns" 2>/dev/null || true); do
 			kill -KILL "$pid" 2>/dev/null || true
 			wait_dead "$pid" "$KILL_WAIT_S" || warn "pid $pid in $ns did not die"
@@ -302,9 +335,169 @@ net_down() {
 		ip netns delete "$ns" 2>/dev/null || warn "could not delete namespace $ns"
 	done
 	for dev in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 |
-		grep -E "^(tv${id}h[0-9]+|tb${id})$" || true); do
+		grep -E "^(tv${id}h[0-9]+|tv${id}d[0-9]+|tv${id}w[0-9]+[ab]|tb${id}|tb${id}d|tb${id}s[0-9]+)$" || true); do
 		ip link delete "$dev" 2>/dev/null || true
 	done
+}
+
+# ---- sites: one bridge per site, tern-wanem relays between them ----
+
+# the site (1-based) of server $1 from ST[SITES] ("1,2,3:4,5"); servers not
+# named are in site 1
+site_of() {
+	local k=1 grp m
+	IFS=':' read -r -a grp <<<"${ST[SITES]}"
+	for m in "${grp[@]}"; do
+		case ",$m," in *",$1,"*) echo "$k"; return 0 ;; esac
+		k=$((k + 1))
+	done
+	echo 1
+}
+site_count() {
+	local grp
+	IFS=':' read -r -a grp <<<"${ST[SITES]}"
+	echo "${#grp[@]}"
+}
+site_bridge() { if [ "$1" = 1 ]; then echo "${ST[BRIDGE]}"; else echo "tb${ST[ID]}s$1"; fi; }
+relay_ns() { echo "tern-${ST[ID]}-w$1"; }
+
+sites_check() {
+	local spec=$1 total=$2 grp g m x seen=","
+	[[ "$spec" =~ ^[0-9,]+(:[0-9,]+)+$ ]] || die "up: --sites wants groups like 1,2,3:4,5 (two or more)"
+	IFS=':' read -r -a grp <<<"$spec"
+	[ "${#grp[@]}" -le "$MAX_SITES" ] || die "up: at most $MAX_SITES sites"
+	for g in "${grp[@]}"; do
+		IFS=',' read -r -a x <<<"$g"
+		for m in "${x[@]}"; do
+			if ! [[ "$m" =~ ^[0-9]+$ ]] || [ "$m" -lt 1 ] || [ "$m" -gt "$total" ]; then
+				die "up: --sites: '$m' is not a server in 1..$total"
+			fi
+			case "$seen" in *",$m,"*) die "up: --sites: server $m is in two sites" ;; esac
+			seen+="$m,"
+		done
+	done
+}
+
+# frames must stay under tern-wanem's frame size (no TSO/GSO super-frames) and
+# carry real checksums (tx off: a raw socket copies a CHECKSUM_PARTIAL frame as is)
+no_offload() { ethtool -K "$@" tso off gso off gro off tx off >/dev/null 2>&1 || true; }
+
+wan_write_conf() { # $1 = settings words; keeps a "cut" line if there is one
+	local cut=""
+	[ ! -f "$DIR/wan.conf" ] || cut=$(sed -n 's/^\(cut\|heal\)$/\1/p' "$DIR/wan.conf" | tail -n 1)
+	printf '%s\n%s\n' "$1" "${cut:-heal}" >"$DIR/wan.conf.tmp"
+	mv -f "$DIR/wan.conf.tmp" "$DIR/wan.conf"
+}
+
+# build site bridges 2.., move each server's veth to its site, start a relay
+# per site k >= 2 between site 1 and site k (a star: no L2 loop)
+sites_up() {
+	local wan=$1 seed=$2 k i ns br nsites
+	nsites=$(site_count)
+	command -v ethtool >/dev/null || warn "sites: no ethtool; GSO frames may be dropped by the relay"
+	wan_write_conf "$wan"
+	for ((i = 1; i <= ST[TOTAL]; i++)); do
+		ip netns exec "$(ns_name "$i")" ethtool -K eth0 tso off gso off gro off tx off >/dev/null 2>&1 || true
+		no_offload "$(veth_host "$i")"
+	done
+	no_offload "${ST[BRIDGE]}"
+	for ((k = 2; k <= nsites; k++)); do
+		br=$(site_bridge "$k")
+		ns=$(relay_ns "$k")
+		ip link add "$br" type bridge || return 1
+		ip link set "$br" alias "$DIR" || return 1
+		ip link set "$br" up || return 1
+		ip netns add "$ns" || return 1
+		ip -n "$ns" link set lo up || return 1
+		ip link add "tv${ST[ID]}w${k}a" type veth peer name wa netns "$ns" || return 1
+		ip link add "tv${ST[ID]}w${k}b" type veth peer name wb netns "$ns" || return 1
+		ip link set "tv${ST[ID]}w${k}a" master "${ST[BRIDGE]}" up || return 1
+		ip link set "tv${ST[ID]}w${k}b" master "$br" up || return 1
+		ip -n "$ns" link set wa up || return 1
+		ip -n "$ns" link set wb up || return 1
+		no_offload "tv${ST[ID]}w${k}a"
+		no_offload "tv${ST[ID]}w${k}b"
+		ip netns exec "$ns" ethtool -K wa tso off gso off gro off tx off >/dev/null 2>&1 || true
+		ip netns exec "$ns" ethtool -K wb tso off gso off gro off tx off >/dev/null 2>&1 || true
+		mkdir -p "$DIR/wan-$k"
+		(exec ip netns exec "$ns" setsid "${ST[WANEM]}" --a wa --b wb --seed "$((seed + k))" \
+			--conf "$DIR/wan.conf" --stats "$DIR/wan-$k/stats.json" \
+			</dev/null >>"$DIR/wan-$k/wanem.log" 2>&1) &
+		echo "$!" >"$DIR/wan-$k/pid"
+	done
+	for ((i = 1; i <= ST[TOTAL]; i++)); do
+		k=$(site_of "$i")
+		[ "$k" = 1 ] || ip link set "$(veth_host "$i")" master "$(site_bridge "$k")" || return 1
+	done
+	sleep 0.2
+	for ((k = 2; k <= nsites; k++)); do
+		relay_pid "$k" >/dev/null || { warn "relay $k died:"; tail -n 3 "$DIR/wan-$k/wanem.log" >&2; return 1; }
+	done
+	say "sites: $nsites sites ($(printf '%s' "${ST[SITES]}" | sed 's/:/ | /g')), relays: $(sed -n 1p "$DIR/wan.conf")"
+}
+
+# the pid of relay $1 if alive and really tern-wanem for this rack
+relay_pid() {
+	local pf="$DIR/wan-$1/pid" pid
+	[ -f "$pf" ] || return 1
+	pid=$(<"$pf")
+	[[ "$pid" =~ ^[0-9]+$ ]] && [ -r "/proc/$pid/cmdline" ] || return 1
+	tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF "$DIR/wan.conf" || return 1
+	echo "$pid"
+}
+
+wan_signal() { # $1 = signal; every relay
+	local k pid
+	for ((k = 2; k <= $(site_count); k++)); do
+		pid=$(relay_pid "$k") || die "wan: relay $k is not running"
+		kill "-$1" "$pid"
+	done
+}
+
+cmd_wan() {
+	[ -n "${ST[SITES]}" ] || die "wan: this rack has no sites (up ... --sites)"
+	local verb=${1:-} k pid old words key w
+	shift || true
+	case "$verb" in
+	set)
+		[ $# -ge 1 ] || die "wan set: name settings (delay=20ms ...)"
+		# merge: one word per key, the newest wins
+		declare -A kv=()
+		local order=()
+		for w in $(sed -n 1p "$DIR/wan.conf") "$@"; do
+			key=${w%%=*}
+			[ -n "${kv[$key]+x}" ] || order+=("$key")
+			kv[$key]=$w
+		done
+		words=""
+		for key in "${order[@]}"; do words+="${words:+ }${kv[$key]}"; done
+		wan_write_conf "$words"
+		wan_signal HUP
+		say "wan: $words"
+		;;
+	cut | heal)
+		printf '%s\n%s\n' "$(sed -n 1p "$DIR/wan.conf")" "$verb" >"$DIR/wan.conf.tmp"
+		mv -f "$DIR/wan.conf.tmp" "$DIR/wan.conf"
+		wan_signal HUP
+		say "wan: $verb"
+		;;
+	stats)
+		for ((k = 2; k <= $(site_count); k++)); do
+			pid=$(relay_pid "$k") || die "wan: relay $k is not running"
+			old=$(stat -c %Y.%s "$DIR/wan-$k/stats.json" 2>/dev/null; sed -n 's/^{"report":\([0-9]*\).*/\1/p' "$DIR/wan-$k/stats.json" 2>/dev/null || true)
+			kill -USR1 "$pid"
+			local n=50 # 5 s
+			while [ "$n" -gt 0 ]; do
+				[ "$(stat -c %Y.%s "$DIR/wan-$k/stats.json" 2>/dev/null; sed -n 's/^{"report":\([0-9]*\).*/\1/p' "$DIR/wan-$k/stats.json" 2>/dev/null || true)" = "$old" ] || break
+				sleep 0.1
+				n=$((n - 1))
+			done
+			cat "$DIR/wan-$k/stats.json"
+		done
+		;;
+	site) check_index "${1:-}"; site_of "$1" ;;
+	*) die "wan: set WORDS | cut | heal | stats | site I" ;;
+	esac
 }
 
 # ---- verbs ----
@@ -314,7 +507,10 @@ write_configs() {
 	for ((j = 1; j <= total; j++)); do
 		kind=""
 		[ "$j" -le "${ST[N]}" ] || kind=":observer"
-		lines+="server.$j=$(server_ip "$j"):$(quorum_port "$j"):$(election_port "$j")$kind;$(server_ip "$j"):$(client_port "$j")"$'\n'
+		local peer_ip
+		peer_ip=$(server_ip "$j")
+		[ "${ST[DPDK]:-}" != 1 ] || peer_ip=$(dpdk_ip "$j") # peers over DPDK, clients on eth0
+		lines+="server.$j=$peer_ip:$(quorum_port "$j"):$(election_port "$j")$kind;$(server_ip "$j"):$(client_port "$j")"$'\n'
 	done
 	for ((i = 1; i <= total; i++)); do
 		ip=$(server_ip "$i")
@@ -330,6 +526,16 @@ write_configs() {
 			echo "clientPort=$cp"
 			echo "clientPortAddress=$ip"
 			echo "4lw.commands.whitelist=*"
+			if [ "${ST[DPDK]:-}" = 1 ]; then
+				echo "tern.dataplane=dpdk"
+				echo "tern.dpdk.port=net_af_packet0,iface=dp0"
+				echo "tern.dpdk.ip=$(dpdk_ip "$i")"
+				echo "tern.dpdk.netmask=255.255.255.0"
+				echo "tern.dpdk.mbufs=4096"
+				echo "tern.dpdk.eal=-l 0 --no-huge -m 256 --no-pci --no-telemetry --file-prefix tern-${ST[ID]}-$i --vdev net_af_packet0,iface=dp0 --log-level=lib.eal:error"
+			fi
+			# --cfg lines for this server (or every server: '*')
+			sed -n -e "s/^\*://p" -e "s/^$i://p" "$DIR/extra.cfg" 2>/dev/null || true
 			if [ "${ST[STANDALONE]}" != 1 ]; then
 				[ "$i" -le "${ST[N]}" ] || echo "peerType=observer"
 				printf '%s' "$lines"
@@ -340,6 +546,7 @@ write_configs() {
 
 cmd_up() {
 	local n="" obs=0 ternd="" tick=200 standalone=0 loopback=0 total i
+	local sites="" wan="" wan_seed=1 wanem="" extra_cfg=() mode=kernel
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--observers) obs=${2:?--observers needs M}; shift 2 ;;
@@ -347,6 +554,12 @@ cmd_up() {
 		--tick) tick=${2:?--tick needs MS}; shift 2 ;;
 		--standalone) standalone=1; shift ;;
 		--loopback) loopback=1; shift ;;
+		--sites) sites=${2:?--sites needs GROUPS}; shift 2 ;;
+		--wan) wan=${2:?--wan needs SETTINGS}; shift 2 ;;
+		--wan-seed) wan_seed=${2:?--wan-seed needs N}; shift 2 ;;
+		--wanem) wanem=${2:?--wanem needs PATH}; shift 2 ;;
+		--cfg) extra_cfg+=("${2:?--cfg needs I:LINE}"); shift 2 ;;
+		--mode) mode=${2:?--mode needs kernel or dpdk}; shift 2 ;;
 		-*) die "up: unknown option $1" ;;
 		*) [ -z "$n" ] || die "up: extra argument $1"; n=$1; shift ;;
 		esac
@@ -354,16 +567,34 @@ cmd_up() {
 	[[ "$n" =~ ^[1-9][0-9]*$ ]] || die "up: N must be a positive number"
 	[[ "$obs" =~ ^[0-9]+$ ]] || die "up: --observers must be a number"
 	[[ "$tick" =~ ^[1-9][0-9]*$ ]] || die "up: --tick must be a positive number"
+	case "$mode" in kernel | dpdk) ;; *) die "up: --mode must be kernel or dpdk" ;; esac
+	if [ "$mode" = dpdk ]; then
+		[ "$loopback" = 0 ] || die "up: --mode dpdk needs network namespaces (not --loopback)"
+		[ "$standalone" = 0 ] || die "up: --mode dpdk is for an ensemble (not --standalone)"
+	fi
 	[ -n "$ternd" ] || ternd="$HERE/../build/mgmt/ternd"
 	[ -x "$ternd" ] || die "up: $ternd is not executable"
 	ternd=$(cd "$(dirname "$ternd")" && pwd)/$(basename "$ternd")
 	total=$((n + obs))
+	if [ -n "$sites" ]; then
+		[ -n "$wanem" ] || wanem="$(dirname "$ternd")/../tools/tern-wanem"
+		[ -x "$wanem" ] || die "up: $wanem is not executable (--wanem PATH)"
+		wanem=$(cd "$(dirname "$wanem")" && pwd)/$(basename "$wanem")
+		[ "$loopback" = 0 ] || die "up: --sites needs network namespaces"
+		sites_check "$sites" "$total"
+	fi
 
 	# a leftover rack in this DIR (or its names without a state file) goes first
 	do_down 0 quiet
 	mkdir -p "$DIR"
 	ST=([ID]="" [N]=$n [OBS]=$obs [TOTAL]=$total [TERND]=$ternd [TICK]=$tick
-		[STANDALONE]=$standalone [BRIDGE]="" [NFT]="" [NET]="" [PORT_BASE]="")
+		[STANDALONE]=$standalone [BRIDGE]="" [NFT]="" [NET]="" [PORT_BASE]=""
+		[SITES]=$sites [WANEM]=$wanem [DPDK]=$([ "$mode" = dpdk ] && echo 1 || echo 0) [DNET]="")
+	: >"$DIR/extra.cfg"
+	for i in "${extra_cfg[@]+"${extra_cfg[@]}"}"; do
+		[[ "$i" =~ ^(\*|[0-9]+):.+=.* ]] || die "up: --cfg wants I:KEY=VALUE (I a server or *)"
+		printf '%s\n' "$i" >>"$DIR/extra.cfg"
+	done
 	# two DIRs whose hashes collide: the later one takes the next free id
 	local t id
 	id=$(rack_crc)
@@ -386,13 +617,20 @@ cmd_up() {
 	else
 		ST[MODE]=netns
 		ST[NET]=$(pick_net) || die "up: no free 10.x.y.0/24 subnet"
+		# DPDK addresses live only on the address-less DPDK bridge: no kernel route sees them
+		[ "${ST[DPDK]}" != 1 ] || ST[DNET]="172.31.$(($(rack_crc) & 0xff))"
 		save_state
 		if ! net_up "$total" 2>"$DIR/net.err"; then
 			why="network namespaces unavailable: $(head -n 1 "$DIR/net.err")"
 			net_down "${ST[ID]}" || true
 		fi
 		rm -f "$DIR/net.err"
+		if [ -z "$why" ] && [ -n "$sites" ]; then
+			sites_up "$wan" "$wan_seed" || { do_down 0 quiet; die "up: sites: could not build the WAN"; }
+		fi
 	fi
+	[ -z "$why" ] || [ -z "$sites" ] || die "up: --sites needs network namespaces ($why)"
+	[ -z "$why" ] || [ "${ST[DPDK]}" != 1 ] || die "up: --mode dpdk needs network namespaces ($why)"
 	if [ -n "$why" ]; then
 		[ "$total" -le "$MAX_LOOPBACK_SERVERS" ] || die "up: at most $MAX_LOOPBACK_SERVERS servers on loopback"
 		ST[MODE]=loopback
@@ -409,6 +647,7 @@ cmd_up() {
 		die "up: a server died while starting"
 	fi
 	if [ "${ST[MODE]}" = netns ]; then
+		[ "${ST[DPDK]}" != 1 ] || say "dpdk: peers over DPDK (net_af_packet on dp0, ${ST[DNET]}.0/24, bridge $(dpdk_bridge))"
 		say "mode netns: $total server(s) in namespaces tern-${ST[ID]}-1..$total on bridge ${ST[BRIDGE]} (${ST[NET]}.0/24, host ${ST[NET]}.$BRIDGE_HOST)"
 	else
 		say "mode loopback ($why): $total server(s) on 127.0.0.1 ports ${ST[PORT_BASE]}..$((ST[PORT_BASE] + 3 * total - 1)); partition is unsupported"
@@ -432,6 +671,15 @@ do_down() {
 		fi
 		rm -f "$(pid_file "$i")"
 	done
+	# relays: SIGTERM first, so each writes its final report
+	for i in "$DIR"/wan-[0-9]*/pid; do
+		[ -f "$i" ] || continue
+		pid=$(<"$i")
+		if [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF "$DIR/wan.conf"; then
+			stop_pid "$pid" "$STOP_TIMEOUT" || warn "relay (pid $pid) did not die"
+		fi
+		rm -f "$i"
+	done
 	if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
 		net_down "$id" || true
 	fi
@@ -440,6 +688,7 @@ do_down() {
 			for i in "$DIR"/[0-9]*; do
 				[ -d "$i" ] && [ -f "$i/zoo.cfg" ] && rm -rf -- "$i"
 			done
+			rm -rf -- "$DIR"/wan-[0-9]* "$DIR/wan.conf" "$DIR/extra.cfg"
 		fi
 		rm -f "$DIR/rack.env" "$DIR/rack.env.tmp"
 		rmdir "$DIR" 2>/dev/null || true
@@ -523,8 +772,10 @@ cmd_partition() {
 		for i in "$@"; do [ "$i" != "$j" ] || inside=1; done
 		if [ "$inside" = 1 ]; then
 			a+="${a:+, }\"$(veth_host "$j")\""
+			[ "${ST[DPDK]:-}" != 1 ] || a+=", \"$(veth_dpdk "$j")\""
 		else
 			b+="${b:+, }\"$(veth_host "$j")\""
+			[ "${ST[DPDK]:-}" != 1 ] || b+=", \"$(veth_dpdk "$j")\""
 		fi
 	done
 	# one transaction: drop any earlier partition, then cut A from B both ways
@@ -644,6 +895,7 @@ main() {
 		start) check_index "${1:-}"; cmd_start "$1" ;;
 		stop | kill | pause | resume) check_index "${1:-}"; cmd_signal "$verb" "$1" ;;
 		partition) cmd_partition "$@" ;;
+		wan) cmd_wan "$@" ;;
 		heal) cmd_heal ;;
 		status) cmd_status ;;
 		wait-leader) cmd_wait_leader "$@" ;;

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +226,14 @@ static void w_cons(const struct adm_info *in, struct adm_out *o)
 
 /* ---- mntr ---- */
 
+#define ADM_MNTR_EXTRA_MAX 4096u
+static _Atomic(adm_mntr_extra_fn) mntr_extra;
+
+void adm_mntr_extra_set(adm_mntr_extra_fn fn)
+{
+	atomic_store(&mntr_extra, fn);
+}
+
 static void kv(struct adm_out *o, const char *k, uint64_t v)
 {
 	putf(o, "zk_%s\t%" PRIu64 "\n", k, v);
@@ -277,6 +286,12 @@ static void w_mntr(const struct adm_info *in, struct adm_out *o)
 		     m->name, m->min, m->name, m->max);
 		putf(o, "zk_cnt_%s\t%" PRId64 "\nzk_sum_%s\t%" PRId64 "\n", m->name, m->count, m->name,
 		     m->sum);
+	}
+	adm_mntr_extra_fn extra = atomic_load(&mntr_extra);
+	if (extra) {
+		char buf[ADM_MNTR_EXTRA_MAX];
+		size_t n = extra(buf, sizeof buf);
+		putf(o, "%.*s", (int)TN_MIN(n, sizeof buf), buf);
 	}
 }
 

@@ -147,6 +147,12 @@ int adm_4lw_buf(const char w[4], const struct adm_info *info, char *buf, size_t 
 /* Fill @info's envi fields (host, os, user, cwd, memory) from the OS. */
 void adm_env_fill(struct adm_info *info);
 
+/* Extra mntr lines ("zk_name\tvalue\n"...) from a module that is not in
+ * adm_info (the datagram peer port, mgmt/peer_udp.c): @fn writes at most @cap
+ * bytes and returns the length. Set once at start; NULL removes it. */
+typedef size_t (*adm_mntr_extra_fn)(char *buf, size_t cap);
+void adm_mntr_extra_set(adm_mntr_extra_fn fn);
+
 /* Fill @info->open_fds and max_fds from /proc/self/fd and RLIMIT_NOFILE. */
 void adm_fds_fill(struct adm_info *info);
 

@@ -22,6 +22,7 @@
 #include "mgmt/cfg.h"
 
 #include <ctype.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -48,6 +49,7 @@ struct pctx {
 static const char *const src_names[] = { "", "SERVER_JVMFLAGS", "JVMFLAGS", "-D" };
 
 static int fail(struct pctx *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int load_dynamic_file(struct pctx *p, const char *zoo_path);
 static void errf(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Messages are cut at CFG_ERR_MAX on purpose (a long path must not hide the
@@ -519,7 +521,11 @@ static const char *const known_props[] = {
 	"readonlymode.enabled", "jute.maxbuffer", "java.security.auth.login.config",
 	"znode.container.checkIntervalMs", "znode.container.maxPerMinute",
 	"znode.container.maxNeverUsedIntervalMs", "tern.workers", "tern.polling",
-	"tern.dataplane", "tern.log.level",
+	"tern.dataplane", "tern.log.level", "tern.udp.port", "tern.observer.master",
+	"tern.peer.compress",                 /* mgmt/peer.c: zstd[:level] | none | auto */
+	"tern.peer.transport", "tern.peer.mtu", /* mgmt/peer_udp.c: tcp | udp; payload bytes */
+	"tern.dpdk.eal", "tern.dpdk.port", "tern.dpdk.ip", "tern.dpdk.netmask",
+	"tern.dpdk.gateway", "tern.dpdk.mbufs",
 };
 
 static bool in_list(const char *const *list, size_t n, const char *key)
@@ -1120,6 +1126,37 @@ static int read_props(struct pctx *p)
 	return rc;
 }
 
+/* tern.peer.transport and tern.dpdk.*: addresses must be IPv4 literals, a
+ * DPDK dataplane needs its port (mgmt/peer_udp.c opens it). */
+static int check_peer_transport(struct pctx *p)
+{
+	static const char *const ips[] = { "tern.dpdk.ip", "tern.dpdk.netmask", "tern.dpdk.gateway" };
+	struct cfg *c = p->c;
+	const struct cfg_prop *pr;
+	struct in_addr a;
+	uint32_t x;
+	int rc;
+
+	if ((pr = prop_find(c, "tern.peer.transport")) && strcmp(pr->val, "tcp") &&
+	    strcmp(pr->val, "udp"))
+		return fail_prop(p, pr, "must be tcp or udp");
+	for (size_t i = 0; i < TN_ARRAY_LEN(ips); i++)
+		if ((pr = prop_find(c, ips[i])) && inet_pton(AF_INET, pr->val, &a) != 1)
+			return fail_prop(p, pr, "not an IPv4 address");
+	if (prop_find(c, "tern.dpdk.mbufs") &&
+	    (rc = prop_u32(p, "tern.dpdk.mbufs", 1024, 1u << 24, &x)) < 0)
+		return rc;
+	if (prop_find(c, "tern.peer.mtu") && (rc = prop_u32(p, "tern.peer.mtu", 256, 65000, &x)) < 0)
+		return rc;
+	if (c->dataplane == CFG_DP_DPDK) {
+		pr = prop_find(c, "tern.dpdk.port");
+		if (!pr || !*pr->val)
+			return fail(p, "tern.dataplane=dpdk needs tern.dpdk.port (a PCI address or a "
+				    "vdev such as net_af_packet0,iface=eth1)");
+	}
+	return 0;
+}
+
 static int read_tern_props(struct pctx *p)
 {
 	struct cfg *c = p->c;
@@ -1128,6 +1165,12 @@ static int read_tern_props(struct pctx *p)
 	int rc = prop_u32(p, "tern.workers", 1, 1024, &c->workers);
 	if (rc < 0)
 		return rc;
+	if (prop_find(c, "tern.udp.port")) {
+		uint32_t up = 0;
+		if ((rc = prop_u32(p, "tern.udp.port", 0, 65535, &up)) < 0)
+			return rc;
+		c->udp_port = (int32_t)up;
+	}
 	if ((pr = prop_find(c, "tern.polling"))) {
 		if (!strcmp(pr->val, "adaptive"))
 			c->polling = CFG_POLL_ADAPTIVE;
@@ -1144,6 +1187,8 @@ static int read_tern_props(struct pctx *p)
 		else
 			return fail_prop(p, pr, "must be kernel or dpdk");
 	}
+	if ((rc = check_peer_transport(p)) < 0)
+		return rc;
 	if ((pr = prop_find(c, "tern.log.level"))) {
 		if (tn_log_parse_level(pr->val, &lvl) < 0)
 			return fail_prop(p, pr, "must be debug, info, warn or error");
@@ -1276,6 +1321,48 @@ static int check_quorum(struct pctx *p)
 	return 0;
 }
 
+/* tern.observer.master (or observerMasterPort): whom an observer follows.
+ * A server that names itself, a participant with the key, or an unknown or
+ * repeated id is refused; longer loops are broken at run time (zab.h). */
+static int check_observer_master(struct pctx *p)
+{
+	struct cfg *c = p->c;
+	const struct cfg_prop *pr = prop_find(c, "tern.observer.master");
+	unsigned n = 0;
+
+	if (!pr) {
+		/* ZooKeeper 3.6: observers spread over the voters (followers serve them) */
+		if (!c->server_id || c->peer_type != CFG_PEER_OBSERVER ||
+		    !prop_find(c, "observerMasterPort"))
+			return 0;
+		for (unsigned i = 1; i <= c->server_count && n < CFG_OBS_MASTER_MAX; i++) {
+			const struct cfg_server *sv =
+				&c->servers[(c->server_id + i) % c->server_count];
+			if (sv->type != CFG_PEER_OBSERVER)
+				c->observer_master[n++] = (uint32_t)sv->id;
+		}
+		return 0;
+	}
+	if (!c->server_id || c->peer_type != CFG_PEER_OBSERVER)
+		return fail_prop(p, pr, "only an observer follows a learner master");
+	for (const char *s = pr->val; *s;) {
+		char *end;
+		unsigned long long id = strtoull(s, &end, 10);
+		if (end == s || (*end && *end != ',') || n >= CFG_OBS_MASTER_MAX)
+			return fail_prop(p, pr, "not a list of up to 8 server ids (K[,K...])");
+		if (id == c->server_id)
+			return fail_prop(p, pr, "a server cannot follow itself (a loop)");
+		if (!cfg_server_find(c, id) || id > UINT32_MAX)
+			return fail_prop(p, pr, "names a server that is not in the server.N list");
+		for (unsigned j = 0; j < n; j++)
+			if (c->observer_master[j] == id)
+				return fail_prop(p, pr, "names a server twice");
+		c->observer_master[n++] = (uint32_t)id;
+		s = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
 static int finish(struct pctx *p)
 {
 	struct cfg *c = p->c;
@@ -1303,7 +1390,7 @@ static int finish(struct pctx *p)
 	if (c->secure_client_port > 0)
 		TN_WARN("cfg", "%s: secureClientPort=%d: TLS is not supported by tern; ignored",
 			c->path, c->secure_client_port);
-	if ((rc = check_quorum(p)) < 0)
+	if ((rc = check_quorum(p)) < 0 || (rc = check_observer_master(p)) < 0)
 		return rc;
 	if (c->client_port < 0) {
 		p->key = "clientPort";
@@ -1345,6 +1432,7 @@ void cfg_defaults(struct cfg *c)
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	c->workers = n > 1 ? (uint32_t)TN_MIN(n - 1, 1024) : 1;
 	c->log_level = TN_LOG_INFO;
+	c->udp_port = -1;
 	TN_ASSERT(c->session_timeout_ms_min < c->session_timeout_ms_max);
 }
 
@@ -1410,7 +1498,8 @@ int cfg_load(const char *path, struct cfg *c, char err[CFG_ERR_MAX])
 		errf(err, "%s: %s", path, strerror(-rc));
 		goto fail_free;
 	}
-	if ((rc = parse_file_text(&p, buf, len)) < 0 || (rc = finish(&p)) < 0)
+	if ((rc = parse_file_text(&p, buf, len)) < 0 || (rc = load_dynamic_file(&p, path)) < 0 ||
+	    (rc = finish(&p)) < 0)
 		goto fail_free;
 	free(buf);
 	return 0;
@@ -1550,4 +1639,98 @@ void cfg_dump(const struct cfg *c, FILE *f)
 		put_esc(f, strstr(c->props[i].key, "superDigest") ? "(hidden)" : c->props[i].val);
 		fputc('\n', f);
 	}
+}
+
+/* ---- dynamic config (reconfig): server.N lines and version=<hex zxid> ---- */
+
+/* Parse the lines of a dynamic config into @p->c's servers. */
+static int dyn_lines(struct pctx *p, const char *buf, size_t len, uint64_t *version)
+{
+	char line[CFG_HOST_MAX * 2 + 128];
+	const char *s = buf, *end = buf + len;
+	int rc = 0;
+
+	*version = 0;
+	p->line = 0;
+	while (s < end && rc == 0) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+		size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
+		p->line++;
+		while (n && (s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+			n--;
+		if (n >= sizeof line)
+			return fail(p, "line too long");
+		memcpy(line, s, n);
+		line[n] = '\0';
+		s = nl ? nl + 1 : end;
+		char *eq = strchr(line, '=');
+		if (!n || line[0] == '#')
+			continue;
+		if (!eq)
+			return fail(p, "'%s' is not key=value", line);
+		*eq = '\0';
+		if (!strncmp(line, "server.", 7))
+			rc = server_line(p, line + 7, eq + 1);
+		else if (!strcmp(line, "version"))
+			rc = parse_u64(eq + 1, 16, 0, UINT64_MAX, version) < 0 ?
+				     fail(p, "version '%s' is not a hex zxid", eq + 1) : 0;
+		else
+			rc = fail(p, "'%s' has no place in a dynamic config", line);
+	}
+	p->line = 0;
+	return rc;
+}
+
+int cfg_parse_dynamic(const char *text, size_t len, struct cfg_server *out, unsigned max,
+		      unsigned *count, uint64_t *version, char err[CFG_ERR_MAX])
+{
+	struct cfg *tmp = calloc(1, sizeof *tmp);
+	struct pctx p;
+	int rc;
+
+	TN_ASSERT(out && count && version && err && (text || len == 0));
+	if (!tmp)
+		return -ENOMEM;
+	begin(&p, tmp, "dynamic config", err);
+	rc = dyn_lines(&p, text, len, version);
+	if (rc == 0 && (tmp->server_count == 0 || tmp->server_count > max)) {
+		errf(err, "dynamic config: %u servers", tmp->server_count);
+		rc = -EINVAL;
+	}
+	if (rc == 0) {
+		memcpy(out, tmp->servers, tmp->server_count * sizeof *out);
+		*count = tmp->server_count;
+	}
+	cfg_free(tmp);
+	free(tmp);
+	return rc;
+}
+
+/* zoo.cfg names a dynamicConfigFile (as ZooKeeper writes after a reconfig):
+ * the server.N lines come from it. Relative names are taken next to zoo.cfg. */
+static int load_dynamic_file(struct pctx *p, const char *zoo_path)
+{
+	const char *dyn = cfg_prop(p->c, "dynamicConfigFile");
+	char path[CFG_PATH_MAX * 2];
+	char *buf = NULL;
+	size_t len = 0;
+	uint64_t version;
+	int rc;
+
+	if (!dyn || !*dyn)
+		return 0;
+	if (p->c->server_count)
+		return fail(p, "dynamicConfigFile and server.N lines in zoo.cfg");
+	const char *slash = strrchr(zoo_path, '/');
+	if (dyn[0] == '/' || !slash)
+		snprintf(path, sizeof path, "%s", dyn);
+	else
+		snprintf(path, sizeof path, "%.*s/%s", (int)(slash - zoo_path), zoo_path, dyn);
+	if ((rc = read_file(path, &buf, &len)) < 0) {
+		errf(p->err, "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	rc = dyn_lines(p, buf, len, &version);
+	free(buf);
+	return rc;
 }

@@ -81,6 +81,8 @@ struct cfg_user {
 	char *name, *password; /* from JAAS Server { ... user_NAME="password"; } */
 };
 
+#define CFG_OBS_MASTER_MAX 8u            /* tern.observer.master candidates */
+
 struct cfg {
 	char path[CFG_PATH_MAX]; /* the zoo.cfg that was read ("" for a buffer) */
 	/* QuorumPeerConfig keys */
@@ -140,6 +142,12 @@ struct cfg {
 	enum cfg_polling polling;         /* tern.polling, adaptive */
 	enum cfg_dataplane dataplane;     /* tern.dataplane, kernel */
 	int log_level;                    /* tern.log.level (enum tn_log_level), info */
+	/* tern.observer.master=K[,K2...] (observer): learner masters to follow
+	 * before the leader, in order; 0 ends. With ZooKeeper's
+	 * observerMasterPort and no tern key: the voters, from one after myid */
+	uint32_t observer_master[CFG_OBS_MASTER_MAX];
+	int32_t udp_port;                 /* tern.udp.port: native datagram protocol; -1 (unset)
+					   * = clientPort if free, 0 = off */
 	/* every property, including group.N / weight.N / metricsProvider.* /
 	 * zookeeper.authProvider.* as given (they are recorded, not used) */
 	struct cfg_prop *props;
@@ -188,6 +196,12 @@ const struct cfg_server *cfg_server_find(const struct cfg *c, uint64_t id);
 /* "host:quorumPort:electionPort:type[;clientHost:clientPort]" as the conf 4lw
  * prints it. Return the length or -ENOSPC. */
 int cfg_server_str(const struct cfg_server *s, char *buf, size_t cap);
+
+/* A dynamic config (/zookeeper/config, zoo.cfg.dynamic.<version>): server.N
+ * lines and version=<hex>. At most @max servers into @out. Return 0 (@count,
+ * @version: 0 when absent), -EINVAL (message in @err), -ENOMEM. */
+int cfg_parse_dynamic(const char *text, size_t len, struct cfg_server *out, unsigned max,
+		      unsigned *count, uint64_t *version, char err[CFG_ERR_MAX]);
 
 /* Write @c as zoo.cfg lines (every effective key, then properties) to @f. */
 void cfg_dump(const struct cfg *c, FILE *f);

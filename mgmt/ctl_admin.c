@@ -10,6 +10,9 @@
  * zab_info() and the peer counters into a mutex-guarded slot at most every
  * CTL_ADM_PUB_MS; ctl_admin_fill() reads the slot. Without that call the
  * zab fields stay invalid (zab.valid == false) and /metrics leaves them out.
+ * The slot also carries each peer's lag (zab_peer_info at publish time), so
+ * a lag read over HTTP is at most CTL_ADM_PUB_MS plus one loop turn old.
+ * Per-worker counters and ring depths are atomics/gauges any thread reads.
  *
  * c->leader is a plain field the control thread writes; it is read here with
  * a relaxed atomic load, as a gauge (a torn value is impossible for an
@@ -84,7 +87,21 @@ void ctl_admin_publish(struct ctl *c)
 		uint32_t id = (uint32_t)cfg->servers[i].id;
 		p.member_id[i] = id;
 		p.member_up[i] = id == cfg->server_id || (c->pn && peer_net_is_up(c->pn, id, false));
+		if (c->pn && id != cfg->server_id)
+			(void)peer_net_link_bytes(c->pn, id, &p.member_bytes[i]);   /* zeros if absent */
 		p.member_count = i + 1;
+	}
+	for (uint32_t i = 0; i < ZAB_MEMBERS_MAX && p.lag_count < CTL_ADM_MEMBERS_MAX; i++) {
+		struct zab_peer_info pi;
+		int rc = zab_peer_info(c->zab, i, now, &pi);
+		if (rc == -ERANGE)
+			break;
+		if (rc < 0)
+			continue;
+		p.lag[p.lag_count++] = (struct ctl_peer_lag){
+			.id = pi.id, .observer = pi.observer, .synced = pi.synced, .live = pi.live,
+			.zxid = pi.zxid, .target = pi.target, .lag_txns = pi.lag_txns,
+			.lag_ms = pi.lag_ms, .report_age_ms = pi.report_age_ms };
 	}
 	pthread_mutex_lock(&pub_mu);
 	pub_owner = c;
@@ -374,8 +391,13 @@ int ctl_admin_fill(struct ctl *c, unsigned what, struct ctl_admin *a)
 		struct dp_stats ds;
 		dp_stats(dp, &ds);
 		a->conns_total = ds.conns_total;
-		a->workers = dp_worker_count(dp);
+		a->workers = TN_MIN(dp_worker_count(dp), (unsigned)DP_WORKERS_MAX);
+		for (unsigned i = 0; i < a->workers; i++)
+			if (dp_worker_stats(dp, i, &a->wk[i]) < 0)
+				memset(&a->wk[i], 0, sizeof a->wk[i]);
 	}
+	if (c->ring)
+		a->ctl_ring_depth = dp_ring_depth(c->ring, &a->ctl_ring_depth_max);
 	pthread_mutex_lock(&pub_mu);
 	a->snap_count = snaps.count;
 	a->snap_ms_sum = snaps.ms_sum;

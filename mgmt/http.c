@@ -16,7 +16,10 @@
  * /metrics is Prometheus text format 0.0.4: "# HELP", "# TYPE", then the
  * samples. ZooKeeper's names where it has the metric (its Prometheus
  * provider exports mntr's keys without the zk_ prefix; summaries as
- * name_sum/name_count), tern_* for the rest.
+ * name_sum/name_count), tern_* for the rest: per-worker ops and ring depths
+ * ({worker="i"}), group commit, Zab, and per-peer lag in txns and ms
+ * ({peer="id",type="participant|observer"}; zab.h's zab_peer_info says
+ * what each number measures on a leader and on a learner).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -357,6 +360,42 @@ static void host_port(char *out, size_t cap, const char *host, int port)
 	snprintf(out, cap, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
 }
 
+static const struct ctl_peer_lag *lag_find(const struct ctl_zab_pub *z, uint32_t id)
+{
+	for (unsigned i = 0; i < z->lag_count && i < CTL_ADM_MEMBERS_MAX; i++)
+		if (z->lag[i].id == id)
+			return &z->lag[i];
+	return NULL;
+}
+
+/* tern: a peer's lag (zab_peer_info); "synced": false while it is not in
+ * the broadcast stream (no lag known) */
+static void lag_fields(json_t *e, const struct ctl_peer_lag *l)
+{
+	set_bool(e, "synced", l && l->synced);
+	if (!l)
+		return;
+	set_hex(e, "zxid", l->zxid);
+	set_hex(e, "target_zxid", l->target);
+	set_int(e, "lag_txns", (int64_t)l->lag_txns);
+	set_int(e, "lag_ms", (int64_t)l->lag_ms);
+	set_bool(e, "lag_live", l->live);
+	set_int(e, "last_heard_ms_ago", (int64_t)l->report_age_ms);
+}
+
+static json_t *peers_json(const struct ctl_zab_pub *z)
+{
+	json_t *v = json_array();
+	for (unsigned i = 0; z->valid && i < z->lag_count && i < CTL_ADM_MEMBERS_MAX; i++) {
+		json_t *e = json_object();
+		set_int(e, "sid", z->lag[i].id);
+		set_str(e, "type", z->lag[i].observer ? "observer" : "participant");
+		lag_fields(e, &z->lag[i]);
+		json_array_append_new(v, e);
+	}
+	return v;
+}
+
 static unsigned c_leader(struct req *r, json_t *o)
 {
 	const struct ctl_admin *a = r->a;
@@ -375,6 +414,8 @@ static unsigned c_leader(struct req *r, json_t *o)
 	set_bool(o, "serving", a->info->serving);
 	if (a->zab.valid)
 		set_int(o, "epoch", a->zab.current_epoch);
+	/* leader: each learner's lag; learner: its own lag behind the leader */
+	json_object_set_new(o, "peers", peers_json(&a->zab));
 	return MHD_HTTP_OK;
 }
 
@@ -404,8 +445,8 @@ static unsigned c_voting_view(struct req *r, json_t *o)
 	return MHD_HTTP_OK;
 }
 
-/* The leader lists the configured observers and whether each one's quorum
- * link is up (tern cannot tell "connected" from "synced" outside the core). */
+/* The leader lists the configured observers, whether each one's quorum
+ * link is up, and how far behind it is as its last PONG showed. */
 static unsigned c_observers(struct req *r, json_t *o)
 {
 	const struct ctl_admin *a = r->a;
@@ -421,6 +462,7 @@ static unsigned c_observers(struct req *r, json_t *o)
 		host_port(b, sizeof b, sv->host, sv->quorum_port);
 		set_str(e, "quorum_address", b);
 		set_bool(e, "connected", a->zab.member_up[i]);
+		lag_fields(e, lag_find(&a->zab, sv->id));
 		json_array_append_new(v, e);
 	}
 	set_int(o, "synced_observers", (int64_t)a->info->synced_observers);
@@ -587,6 +629,82 @@ static void metrics_zk(FILE *f, const struct ctl_admin *a)
 		  a->snap_count);
 }
 
+/* The fsync histogram: cumulative buckets of 16 us << k, then +Inf. */
+static void metrics_fsync_hist(FILE *f, const struct wal_stats *w)
+{
+	const char *name = "tern_wal_fsync_duration_seconds";
+	uint64_t cum = 0;
+	m_head(f, name, "histogram", "txn log write + fsync time per group commit");
+	for (unsigned k = 0; k < WAL_FSYNC_BUCKETS; k++) {
+		cum += w->fsync_hist[k];
+		if (k + 1 < WAL_FSYNC_BUCKETS)
+			fprintf(f, "%s_bucket{le=\"%.6f\"} %" PRIu64 "\n", name,
+				(double)((uint64_t)WAL_FSYNC_US_MIN << k) / 1e6, cum);
+		else
+			fprintf(f, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+	}
+	fprintf(f, "%s_sum %.9f\n%s_count %" PRIu64 "\n", name,
+		cum ? (double)w->fsync_ns_total / 1e9 : 0.0, name, cum);
+}
+
+static void metrics_workers(FILE *f, const struct ctl_admin *a)
+{
+	static const struct {
+		const char *name, *type, *help;
+		size_t off;
+	} wm[] = {
+		{ "tern_worker_reads_total", "counter", "requests a worker answered itself",
+		  offsetof(struct dp_worker_stats, reads) },
+		{ "tern_worker_writes_total", "counter", "requests a worker handed to the control thread",
+		  offsetof(struct dp_worker_stats, writes) },
+		{ "tern_worker_packets_received_total", "counter", "client packets received",
+		  offsetof(struct dp_worker_stats, packets_recv) },
+		{ "tern_worker_packets_sent_total", "counter", "client packets sent",
+		  offsetof(struct dp_worker_stats, packets_sent) },
+		{ "tern_worker_connections", "gauge", "client connections",
+		  offsetof(struct dp_worker_stats, conns) },
+		{ "tern_worker_ring_depth", "gauge", "messages queued from the control thread",
+		  offsetof(struct dp_worker_stats, inbox_depth) },
+		{ "tern_worker_ring_depth_max", "gauge",
+		  "most messages queued from the control thread (sampled)",
+		  offsetof(struct dp_worker_stats, inbox_depth_max) },
+	};
+	for (size_t k = 0; k < TN_ARRAY_LEN(wm); k++) {
+		m_head(f, wm[k].name, wm[k].type, wm[k].help);
+		for (unsigned i = 0; i < a->workers && i < DP_WORKERS_MAX; i++) {
+			uint64_t v;
+			memcpy(&v, (const char *)&a->wk[i] + wm[k].off, sizeof v);
+			fprintf(f, "%s{worker=\"%u\"} %" PRIu64 "\n", wm[k].name, i, v);
+		}
+	}
+	m_u64(f, "tern_ctl_ring_depth", "gauge", "messages queued from the workers to the control thread",
+	      a->ctl_ring_depth);
+	m_u64(f, "tern_ctl_ring_depth_max", "gauge",
+	      "most messages queued from the workers to the control thread (sampled)",
+	      a->ctl_ring_depth_max);
+}
+
+/* Per-peer lag: zxids and ms (a leader's learners; a learner's leader). */
+static void metrics_lag(FILE *f, const struct ctl_zab_pub *z)
+{
+	static const char *names[][2] = {
+		{ "tern_peer_lag_txns", "txns the peer lacks (learner: we lack of the leader's commits)" },
+		{ "tern_peer_lag_ms", "age of the oldest txn the peer lacks, ms" },
+		{ "tern_peer_zxid", "zxid the peer has (learner: our last commit)" },
+		{ "tern_peer_last_heard_ms", "ms since the peer was last heard from" },
+	};
+	for (size_t k = 0; k < TN_ARRAY_LEN(names); k++) {
+		m_head(f, names[k][0], "gauge", names[k][1]);
+		for (unsigned i = 0; i < z->lag_count && i < CTL_ADM_MEMBERS_MAX; i++) {
+			const struct ctl_peer_lag *l = &z->lag[i];
+			uint64_t v = k == 0 ? l->lag_txns : k == 1 ? l->lag_ms
+				   : k == 2 ? l->zxid : l->report_age_ms;
+			fprintf(f, "%s{peer=\"%u\",type=\"%s\"} %" PRIu64 "\n", names[k][0], l->id,
+				l->observer ? "observer" : "participant", v);
+		}
+	}
+}
+
 static void metrics_tern(FILE *f, const struct ctl_admin *a)
 {
 	const struct adm_info *in = a->info;
@@ -604,10 +722,14 @@ static void metrics_tern(FILE *f, const struct ctl_admin *a)
 	m_u64(f, "tern_wal_fsyncs_total", "counter", "txn log fsyncs", a->wal.fsyncs);
 	m_head(f, "tern_wal_batch_records_avg", "gauge", "records per group commit");
 	fprintf(f, "tern_wal_batch_records_avg %.4f\n", avg4(a->wal.records, a->wal.batches));
+	m_u64(f, "tern_wal_batch_records_max", "gauge", "most records in one group commit",
+	      a->wal.batch_records_max);
+	metrics_workers(f, a);
 	m_head(f, "tern_wal_fsync_seconds_total", "counter", "time in fsync");
 	fprintf(f, "tern_wal_fsync_seconds_total %.9f\n", (double)a->wal.fsync_ns_total / 1e9);
 	m_head(f, "tern_wal_fsync_seconds_max", "gauge", "longest fsync");
 	fprintf(f, "tern_wal_fsync_seconds_max %.9f\n", (double)a->wal.fsync_ns_max / 1e9);
+	metrics_fsync_hist(f, &a->wal);
 	m_u64(f, "tern_snapshot_last_zxid", "gauge", "zxid of the newest snapshot file (0: none)",
 	      a->last_snap_zxid > 0 ? (uint64_t)a->last_snap_zxid : 0);
 	m_u64(f, "tern_snapshot_last_ms", "gauge", "last admin snapshot's time, ms",
@@ -632,6 +754,26 @@ static void metrics_tern(FILE *f, const struct ctl_admin *a)
 	m_head(f, "tern_peer_up", "gauge", "1 while the quorum link to the peer is up");
 	for (unsigned i = 0; i < z->member_count; i++)
 		fprintf(f, "tern_peer_up{peer=\"%u\"} %d\n", z->member_id[i], z->member_up[i]);
+	/* quorum link bytes before (raw) and after (wire) zstd, tern.peer.compress */
+	m_head(f, "tern_peer_link_bytes_total", "counter",
+	       "quorum link bytes per peer: dir=out|in, kind=raw (Zab frames)|wire (after zstd)");
+	for (unsigned i = 0; i < z->member_count; i++) {
+		const struct peer_bytes *b = &z->member_bytes[i];
+		if (z->member_id[i] == 0 || (!b->raw_out && !b->raw_in))
+			continue;
+		fprintf(f, "tern_peer_link_bytes_total{peer=\"%u\",dir=\"out\",kind=\"raw\"} %" PRIu64 "\n"
+			"tern_peer_link_bytes_total{peer=\"%u\",dir=\"out\",kind=\"wire\"} %" PRIu64 "\n"
+			"tern_peer_link_bytes_total{peer=\"%u\",dir=\"in\",kind=\"raw\"} %" PRIu64 "\n"
+			"tern_peer_link_bytes_total{peer=\"%u\",dir=\"in\",kind=\"wire\"} %" PRIu64 "\n",
+			z->member_id[i], b->raw_out, z->member_id[i], b->wire_out, z->member_id[i],
+			b->raw_in, z->member_id[i], b->wire_in);
+	}
+	m_head(f, "tern_peer_link_compressed", "gauge", "1 while the quorum link uses zstd");
+	for (unsigned i = 0; i < z->member_count; i++)
+		if (z->member_bytes[i].raw_out || z->member_bytes[i].raw_in)
+			fprintf(f, "tern_peer_link_compressed{peer=\"%u\"} %d\n", z->member_id[i],
+				z->member_bytes[i].compressed);
+	metrics_lag(f, z);
 }
 
 /* ---- requests ---- */

@@ -77,6 +77,20 @@ int peer_net_send(struct peer_net *pn, uint32_t peer, bool election, const void 
 void peer_net_flush(struct peer_net *pn);
 bool peer_net_is_up(struct peer_net *pn, uint32_t peer, bool election);
 void peer_net_stats(struct peer_net *pn, uint64_t *sent, uint64_t *recvd);
+/* Reconfig: open links to a new member (copied; no-op if known or us), or
+ * close a member's links for good, without a down callback. The kernel TCP
+ * transport only: -EOPNOTSUPP over UDP. Return 0, -ENOMEM. */
+int peer_net_member_add(struct peer_net *pn, const struct cfg_server *srv);
+void peer_net_member_remove(struct peer_net *pn, uint32_t peer);
+/* Bytes over the quorum link to @peer since start (every connection): raw =
+ * frames as the Zab layer sent/received them, wire = as they crossed TCP
+ * (zstd, tern.peer.compress). compressed: the current connection is.
+ * Return 0, or -ENOENT (@peer is not in the ensemble). */
+struct peer_bytes {
+	uint64_t raw_out, wire_out, raw_in, wire_in;
+	bool compressed;
+};
+int peer_net_link_bytes(struct peer_net *pn, uint32_t peer, struct peer_bytes *out);
 
 /* ---- admin state for the HTTP server (mgmt/ctl_admin.c) ----
  * Any thread may call ctl_admin_fill(); it reads what the four-letter words
@@ -104,6 +118,14 @@ struct ctl_zab_pub {
 	uint32_t member_count;
 	uint32_t member_id[CTL_ADM_MEMBERS_MAX];
 	bool member_up[CTL_ADM_MEMBERS_MAX];  /* quorum link up (self: true) */
+	struct peer_bytes member_bytes[CTL_ADM_MEMBERS_MAX]; /* quorum link raw/wire (zstd) */
+	/* lag per peer (zab_peer_info): a leader's learners, a learner's leader */
+	uint32_t lag_count;
+	struct ctl_peer_lag {
+		uint32_t id;
+		bool observer, synced, live;
+		uint64_t zxid, target, lag_txns, lag_ms, report_age_ms;
+	} lag[CTL_ADM_MEMBERS_MAX];
 };
 
 struct ctl_admin {
@@ -115,6 +137,8 @@ struct ctl_admin {
 	struct wal_stats wal;
 	uint64_t store_mem_bytes, conns_total;
 	unsigned workers;
+	struct dp_worker_stats wk[DP_WORKERS_MAX]; /* per worker, @workers of them */
+	uint64_t ctl_ring_depth, ctl_ring_depth_max; /* workers → control ring */
 	/* snapshots taken through ctl_admin_snapshot() */
 	uint64_t snap_count, snap_ms_sum, snap_ms_max, snap_ms_last;
 	bool snap_busy;

@@ -10,6 +10,15 @@
  * breaks. Nothing here blocks: sockets are non-blocking and the control
  * thread polls them (peer_net_pollfds / peer_net_run) with its eventfd.
  *
+ * Compression (tern.peer.compress = auto | zstd[:level] | none; auto: zstd on
+ * quorum links where either end is an observer, the ones that cross a WAN):
+ * a dialer that wants zstd sets bit 0 of hello byte 13; an acceptor that
+ * knows the flag answers with its own hello (bit 0: agreed) before any frame,
+ * and an old acceptor answers nothing, so the link stays plain. A compressed
+ * frame has bit 31 of its length set, then raw length u32 and the zstd bytes
+ * of one flushed block of a per-link stream (history spans frames, so small
+ * Zab messages compress too). A bad compressed frame closes the link.
+ *
  * Limits: a frame over PEER_FRAME_MAX (election: PEER_VOTE_FRAME_MAX) or a
  * queue over PEER_OUT_MAX breaks the connection; an unknown hello is closed.
  * Interoperating with Apache ZooKeeper's peers is not a goal (DESIGN.md).
@@ -27,11 +36,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "common/tn_assert.h"
 #include "common/tn_log.h"
 #include "common/tn_rd.h"
 #include "mgmt/mgmt.h"
+#include "mgmt/peer_udp.h"
 
 #define PEER_HELLO_LEN 16u
 #define PEER_FRAME_MAX ((1u << 30) + 4096u)  /* a snapshot message and its header */
@@ -40,6 +51,14 @@
 #define PEER_ACCEPT_MAX 64u                  /* accepted sockets still saying hello */
 #define PEER_RETRY_MS 100u                   /* redial a down link this often */
 #define PEER_READ_CHUNK (256u << 10)
+#define PEER_HELLO_ZSTD 0x01u                /* hello byte 13: wants / agrees to zstd */
+#define PEER_FRAME_ZSTD 0x80000000u          /* length bit: a compressed frame */
+#define PEER_ZSTD_MIN 48u                    /* smaller frames go plain */
+#define PEER_ZSTD_MAX (256u << 20)           /* so do larger ones (snapshots: bound the work) */
+#define PEER_ZSTD_WINDOW_LOG 20              /* 1 MiB of history per direction */
+#define PEER_ZSTD_LEVEL 3
+#define PEER_ZSTD_TURNS_MAX 64u              /* decoder calls without progress */
+TN_STATIC_ASSERT(PEER_FRAME_MAX < PEER_FRAME_ZSTD, "the zstd bit is free in a length");
 
 static const char hello_magic[8] = { 'T', 'E', 'R', 'N', 'P', 'E', 'E', 'R' };
 
@@ -59,6 +78,14 @@ struct link {
 	uint64_t retry_ms;
 	struct buf in, out;
 	const struct cfg_server *srv;
+	struct cfg_server *own;      /* srv, when added by peer_net_member_add */
+	/* zstd: asked (dialer, no answer yet), on (both agreed), per-connection streams */
+	bool z_asked, z_on;
+	ZSTD_CCtx *zc;
+	ZSTD_DCtx *zd;
+	uint8_t *zbuf;             /* one decompressed frame */
+	size_t zbuf_cap;
+	struct peer_bytes bytes;   /* whole life of the link, all connections */
 };
 
 struct pending {                   /* accepted, hello not read yet */
@@ -78,6 +105,10 @@ struct peer_net {
 	struct pending acc[PEER_ACCEPT_MAX];
 	unsigned acc_count;
 	uint64_t sent_bytes, recv_bytes, drops;
+	int z_level;               /* 0: never compress */
+	bool z_auto;               /* only where either end is an observer */
+	bool i_observer;
+	struct peer_udp *udp;      /* datagram transport (peer_udp.c): every call goes there */
 };
 
 /* ---- buffers ---- */
@@ -162,6 +193,102 @@ static int listen_on(const char *host, uint16_t port)
 	return fd;
 }
 
+/* ---- zstd ---- */
+
+static void zlink_reset(struct link *l)
+{
+	ZSTD_freeCCtx(l->zc);
+	ZSTD_freeDCtx(l->zd);
+	free(l->zbuf);
+	l->zc = NULL;
+	l->zd = NULL;
+	l->zbuf = NULL;
+	l->zbuf_cap = 0;
+	l->z_asked = l->z_on = false;
+	l->bytes.compressed = false;
+}
+
+/* Does this end want zstd on @l? */
+static bool zlink_wanted(const struct peer_net *pn, const struct link *l)
+{
+	if (l->election || pn->z_level == 0)
+		return false;
+	return !pn->z_auto || pn->i_observer || l->srv->type == CFG_PEER_OBSERVER;
+}
+
+/* Both ends agreed: make the streams. */
+static int zlink_start(const struct peer_net *pn, struct link *l)
+{
+	TN_ASSERT(!l->zc && !l->zd);
+	l->zc = ZSTD_createCCtx();
+	l->zd = ZSTD_createDCtx();
+	if (!l->zc || !l->zd ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(l->zc, ZSTD_c_compressionLevel, pn->z_level)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(l->zc, ZSTD_c_windowLog, PEER_ZSTD_WINDOW_LOG)) ||
+	    ZSTD_isError(ZSTD_DCtx_setParameter(l->zd, ZSTD_d_windowLogMax, PEER_ZSTD_WINDOW_LOG))) {
+		zlink_reset(l);
+		return -ENOMEM;
+	}
+	l->z_on = true;
+	l->bytes.compressed = true;
+	TN_INFO("peer", "quorum link to server %u: zstd level %d", l->peer, pn->z_level);
+	return 0;
+}
+
+/* Decode one compressed frame body @p/@len (raw length u32, zstd bytes) with
+ * @zd's stream into @out (@cap bytes). Pure but for @zd's history: it never
+ * reads past @len nor writes past @cap, and returns the raw length, or
+ * -EBADMSG (short, corrupt, or not exactly the length it claims), -E2BIG. */
+static long zframe_decode(ZSTD_DCtx *zd, const uint8_t *p, size_t len, uint8_t *out, size_t cap)
+{
+	if (len < 4)
+		return -EBADMSG;
+	uint32_t raw = tn_load_be32(p);
+	if (raw > PEER_FRAME_MAX || raw > cap)
+		return -E2BIG;
+	ZSTD_inBuffer in = { p + 4, len - 4, 0 };
+	ZSTD_outBuffer ob = { out, raw, 0 };
+	for (unsigned idle = 0; in.pos < in.size;) {
+		size_t before_in = in.pos, before_out = ob.pos;
+		size_t rc = ZSTD_decompressStream(zd, &ob, &in);
+		if (ZSTD_isError(rc))
+			return -EBADMSG;
+		if (in.pos == before_in && ob.pos == before_out && ++idle > PEER_ZSTD_TURNS_MAX)
+			return -EBADMSG;   /* no progress: more output than it claimed */
+	}
+	if (ob.pos != raw)
+		return -EBADMSG;
+	return (long)raw;
+}
+
+/* Queue @msg compressed: length word with PEER_FRAME_ZSTD, raw length, one
+ * flushed block. */
+static int zframe_queue(struct link *l, const void *msg, size_t len)
+{
+	size_t bound = ZSTD_compressBound(len) + 64;
+	if (buf_len(&l->out) + bound + 8 > PEER_OUT_MAX)
+		return -ENOBUFS;
+	if (buf_reserve(&l->out, bound + 8) < 0)
+		return -ENOMEM;
+	uint8_t *hdr = l->out.p + l->out.tail;
+	ZSTD_inBuffer in = { msg, len, 0 };
+	ZSTD_outBuffer ob = { hdr + 8, bound, 0 };
+	size_t left;
+	do {
+		left = ZSTD_compressStream2(l->zc, &ob, &in, ZSTD_e_flush);
+		if (ZSTD_isError(left))
+			return -ENOMEM;   /* the stream is broken: the caller closes */
+	} while (left && ob.pos < ob.size);
+	if (left)
+		return -ENOMEM;
+	TN_ASSERT(ob.pos + 4 < PEER_FRAME_MAX);
+	tn_store_be32(hdr, (uint32_t)(ob.pos + 4) | PEER_FRAME_ZSTD);
+	tn_store_be32(hdr + 4, (uint32_t)len);
+	l->out.tail += ob.pos + 8;
+	l->bytes.wire_out += ob.pos + 8;
+	return 0;
+}
+
 /* ---- links ---- */
 
 static void link_close(struct peer_net *pn, struct link *l, const char *why)
@@ -174,6 +301,7 @@ static void link_close(struct peer_net *pn, struct link *l, const char *why)
 	l->state = LINK_DOWN;
 	buf_free(&l->in);
 	buf_free(&l->out);
+	zlink_reset(l);
 	if (was_up) {
 		TN_INFO("peer", "%s link to server %u down: %s", l->election ? "election" : "quorum",
 			l->peer, why);
@@ -190,6 +318,10 @@ static void link_up(struct peer_net *pn, struct link *l)
 
 static int queue_frame(struct link *l, const void *msg, size_t len)
 {
+	l->bytes.raw_out += len + 4;
+	if (l->z_on && len >= PEER_ZSTD_MIN && len <= PEER_ZSTD_MAX)
+		return zframe_queue(l, msg, len);
+	l->bytes.wire_out += len + 4;
 	if (buf_len(&l->out) + len + 4 > PEER_OUT_MAX)
 		return -ENOBUFS;
 	if (buf_reserve(&l->out, len + 4) < 0)
@@ -239,6 +371,8 @@ static void link_dial(struct peer_net *pn, struct link *l, uint64_t now)
 	memcpy(hello, hello_magic, sizeof hello_magic);
 	tn_store_be32(hello + 8, pn->my_id);
 	hello[12] = l->election;
+	l->z_asked = zlink_wanted(pn, l);
+	hello[13] = l->z_asked ? PEER_HELLO_ZSTD : 0;
 	/* the hello goes out unframed ahead of everything queued later */
 	if (buf_reserve(&l->out, sizeof hello) == 0) {
 		memcpy(l->out.p + l->out.tail, hello, sizeof hello);
@@ -253,6 +387,32 @@ static void link_deliver(struct peer_net *pn, struct link *l)
 
 	while (l->state == LINK_UP && buf_len(&l->in) >= 4) {
 		uint32_t len = tn_load_be32(l->in.p + l->in.head);
+		if (l->z_asked) {
+			/* the acceptor's answer to our zstd offer, or (an old peer) a frame:
+			 * "TERN" read as a length is over PEER_FRAME_MAX, so never both */
+			if (memcmp(l->in.p + l->in.head, hello_magic, 4)) {
+				l->z_asked = false;
+				continue;
+			}
+			if (buf_len(&l->in) < PEER_HELLO_LEN)
+				return;
+			const uint8_t *h = l->in.p + l->in.head;
+			l->z_asked = false;
+			if (memcmp(h, hello_magic, sizeof hello_magic) || tn_load_be32(h + 8) != l->peer ||
+			    h[12] != l->election) {
+				link_close(pn, l, "bad hello answer");
+				return;
+			}
+			l->in.head += PEER_HELLO_LEN;
+			if ((h[13] & PEER_HELLO_ZSTD) && zlink_start(pn, l) < 0) {
+				link_close(pn, l, "out of memory (zstd)");
+				return;
+			}
+			continue;
+		}
+		bool z = l->z_on && (len & PEER_FRAME_ZSTD);
+		if (z)
+			len &= ~PEER_FRAME_ZSTD;
 		if (len > max) {
 			link_close(pn, l, "oversized frame");
 			return;
@@ -261,6 +421,29 @@ static void link_deliver(struct peer_net *pn, struct link *l)
 			return;
 		const uint8_t *msg = l->in.p + l->in.head + 4;
 		l->in.head += 4 + (size_t)len;
+		l->bytes.wire_in += 4 + (size_t)len;
+		if (z) {
+			uint32_t raw = len >= 4 ? tn_load_be32(msg) : 0;
+			if (raw > l->zbuf_cap && raw <= max) {
+				uint8_t *nb = realloc(l->zbuf, TN_MAX(raw, 4096u));
+				if (!nb) {
+					link_close(pn, l, "out of memory (zstd)");
+					return;
+				}
+				l->zbuf = nb;
+				l->zbuf_cap = TN_MAX(raw, 4096u);
+			}
+			long n = zframe_decode(l->zd, msg, len, l->zbuf, TN_MIN(l->zbuf_cap, (size_t)max));
+			if (n < 0) {
+				TN_WARN("peer", "quorum link to server %u: corrupt compressed frame "
+					"(%u bytes): %s; closing it", l->peer, len, strerror((int)-n));
+				link_close(pn, l, "corrupt compressed frame");
+				return;
+			}
+			msg = l->zbuf;
+			len = (uint32_t)n;
+		}
+		l->bytes.raw_in += 4 + (size_t)len;
 		pn->cb.on_msg(pn->cb.arg, l->peer, l->election, msg, len);
 	}
 }
@@ -314,6 +497,19 @@ static void adopt(struct peer_net *pn, struct pending *a)
 		link_close(pn, l, "replaced by a new connection");
 	sock_tune(a->fd);
 	l->fd = a->fd;
+	if (a->hello[13] & PEER_HELLO_ZSTD) {
+		/* answer the offer before any frame; agree if we want it too */
+		uint8_t ans[PEER_HELLO_LEN] = { 0 };
+		bool yes = zlink_wanted(pn, l) && zlink_start(pn, l) == 0;
+		memcpy(ans, hello_magic, sizeof hello_magic);
+		tn_store_be32(ans + 8, pn->my_id);
+		ans[12] = l->election;
+		ans[13] = yes ? PEER_HELLO_ZSTD : 0;
+		if (buf_reserve(&l->out, sizeof ans) == 0) {
+			memcpy(l->out.p + l->out.tail, ans, sizeof ans);
+			l->out.tail += sizeof ans;
+		}
+	}
 	link_up(pn, l);
 }
 
@@ -354,6 +550,28 @@ static void pending_read(struct peer_net *pn, unsigned i, uint64_t now)
 
 /* ---- the interface ---- */
 
+/* tern.peer.compress: NULL or "auto" (zstd where an observer is at either
+ * end), "none", "zstd", "zstd:LEVEL". */
+static int parse_compress(const char *v, int *level, bool *automatic)
+{
+	*level = PEER_ZSTD_LEVEL;
+	*automatic = !v || !strcmp(v, "auto");
+	if (*automatic || !strcmp(v, "zstd"))
+		return 0;
+	if (!strcmp(v, "none")) {
+		*level = 0;
+		return 0;
+	}
+	if (strncmp(v, "zstd:", 5))
+		return -EINVAL;
+	char *end;
+	long x = strtol(v + 5, &end, 10);
+	if (end == v + 5 || *end || x < 1 || x > ZSTD_maxCLevel())
+		return -EINVAL;
+	*level = (int)x;
+	return 0;
+}
+
 int peer_net_create(struct peer_net **out, const struct cfg *cfg, const struct peer_cb *cb)
 {
 	struct peer_net *pn = calloc(1, sizeof *pn);
@@ -368,6 +586,20 @@ int peer_net_create(struct peer_net **out, const struct cfg *cfg, const struct p
 	}
 	pn->my_id = (uint32_t)cfg->server_id;
 	pn->cb = *cb;
+	if (peer_udp_wanted(cfg)) {   /* tern.peer.transport=udp or tern.dataplane=dpdk */
+		if ((rc = peer_udp_create(&pn->udp, cfg, cb)) < 0) {
+			free(pn);
+			return rc;
+		}
+		*out = pn;
+		return 0;
+	}
+	pn->i_observer = me->type == CFG_PEER_OBSERVER || cfg->peer_type == CFG_PEER_OBSERVER;
+	if ((rc = parse_compress(cfg_prop(cfg, "tern.peer.compress"), &pn->z_level, &pn->z_auto)) < 0) {
+		TN_ERROR("peer", "tern.peer.compress: want auto, none, zstd or zstd:LEVEL (1..%d)",
+			 ZSTD_maxCLevel());
+		goto fail;
+	}
 	pn->lfd[0] = pn->lfd[1] = -1;
 	pn->links = calloc(2u * cfg->server_count, sizeof *pn->links);
 	if (!pn->links) {
@@ -410,12 +642,19 @@ void peer_net_destroy(struct peer_net *pn)
 {
 	if (!pn)
 		return;
+	if (pn->udp) {
+		peer_udp_destroy(pn->udp);
+		free(pn);
+		return;
+	}
 	for (unsigned i = 0; i < pn->link_count; i++) {
 		struct link *l = &pn->links[i];
 		if (l->fd >= 0)
 			close(l->fd);
 		buf_free(&l->in);
 		buf_free(&l->out);
+		zlink_reset(l);
+		free(l->own);
 	}
 	for (unsigned i = 0; i < pn->acc_count; i++)
 		close(pn->acc[i].fd);
@@ -428,6 +667,8 @@ void peer_net_destroy(struct peer_net *pn)
 
 unsigned peer_net_pollfds(struct peer_net *pn, struct pollfd *pfd, unsigned max, uint64_t now)
 {
+	if (pn->udp)
+		return peer_udp_pollfds(pn->udp, pfd, max, now);
 	unsigned n = 0;
 
 	for (int i = 0; i < 2 && n < max; i++)
@@ -458,6 +699,10 @@ static struct link *link_by_fd(struct peer_net *pn, int fd)
 
 void peer_net_run(struct peer_net *pn, const struct pollfd *pfd, unsigned n, uint64_t now)
 {
+	if (pn->udp) {
+		peer_udp_run(pn->udp, pfd, n, now);
+		return;
+	}
 	for (unsigned i = 0; i < n; i++) {
 		if (!pfd[i].revents)
 			continue;
@@ -499,6 +744,8 @@ void peer_net_run(struct peer_net *pn, const struct pollfd *pfd, unsigned n, uin
 
 int peer_net_send(struct peer_net *pn, uint32_t peer, bool election, const void *msg, size_t len)
 {
+	if (pn->udp)
+		return peer_udp_send(pn->udp, peer, election, msg, len);
 	struct link *l = link_of(pn, peer, election);
 	int rc;
 
@@ -514,18 +761,95 @@ int peer_net_send(struct peer_net *pn, uint32_t peer, bool election, const void 
 
 void peer_net_flush(struct peer_net *pn)
 {
+	if (pn->udp) {
+		peer_udp_flush(pn->udp);
+		return;
+	}
 	for (unsigned i = 0; i < pn->link_count; i++)
 		link_flush(pn, &pn->links[i]);
 }
 
 bool peer_net_is_up(struct peer_net *pn, uint32_t peer, bool election)
 {
+	if (pn->udp)
+		return peer_udp_is_up(pn->udp, peer, election);
 	struct link *l = link_of(pn, peer, election);
 	return l && l->state == LINK_UP;
 }
 
 void peer_net_stats(struct peer_net *pn, uint64_t *sent, uint64_t *recvd)
 {
+	if (pn->udp) {
+		peer_udp_stats(pn->udp, sent, recvd);
+		return;
+	}
 	*sent = pn->sent_bytes;
 	*recvd = pn->recv_bytes;
+}
+
+int peer_net_link_bytes(struct peer_net *pn, uint32_t peer, struct peer_bytes *out)
+{
+	if (pn->udp)
+		return -ENOENT;   /* per-link bytes: TCP links only */
+	struct link *l = link_of(pn, peer, false);
+
+	if (!l)
+		return -ENOENT;
+	*out = l->bytes;
+	out->compressed = l->z_on;
+	return 0;
+}
+
+/* ---- membership (reconfig) ---- */
+
+int peer_net_member_add(struct peer_net *pn, const struct cfg_server *srv)
+{
+	struct link *nl;
+
+	if (pn->udp)
+		return -EOPNOTSUPP;
+	if (srv->id == pn->my_id || link_of(pn, (uint32_t)srv->id, false))
+		return 0;
+	nl = realloc(pn->links, (pn->link_count + 2u) * sizeof *nl);
+	if (!nl)
+		return -ENOMEM;
+	pn->links = nl;
+	for (int e = 0; e < 2; e++) {
+		struct link *l = &pn->links[pn->link_count];
+		memset(l, 0, sizeof *l);
+		if (!(l->own = malloc(sizeof *l->own)))
+			return -ENOMEM;
+		*l->own = *srv;
+		l->peer = (uint32_t)srv->id;
+		l->election = e;
+		l->dial = pn->my_id < l->peer;
+		l->fd = -1;
+		l->srv = l->own;
+		pn->link_count++;
+	}
+	TN_INFO("peer", "server %u added (%s:%u:%u)", (uint32_t)srv->id, srv->host, srv->quorum_port,
+		srv->election_port);
+	return 0;
+}
+
+void peer_net_member_remove(struct peer_net *pn, uint32_t peer)
+{
+	unsigned k = 0;
+
+	if (pn->udp || peer == pn->my_id)
+		return;
+	for (unsigned i = 0; i < pn->link_count; i++) {
+		struct link *l = &pn->links[i];
+		if (l->peer != peer) {
+			pn->links[k++] = *l;
+			continue;
+		}
+		/* quietly: the caller drops the member from the core itself */
+		l->state = LINK_DOWN;
+		link_close(pn, l, "removed from the config");
+		free(l->own);
+	}
+	if (k != pn->link_count)
+		TN_INFO("peer", "server %u removed", peer);
+	pn->link_count = k;
 }

@@ -652,8 +652,10 @@ static void on_state(struct ctl *c, const struct zab_act *a)
 {
 	bool was = atomic_load(&c->serving);
 
-	TN_INFO("ctl", "%s, leader %u, epoch %u, %s", zab_role_name(a->role), a->leader, a->epoch,
-		a->serving ? "serving" : "not serving");
+	struct zab_info zi;
+	zab_info(c->zab, &zi); /* the upstream: the leader, or a learner master */
+	TN_INFO("ctl", "%s, leader %u, epoch %u, %s (upstream %u)", zab_role_name(a->role),
+		a->leader, a->epoch, a->serving ? "serving" : "not serving", zi.upstream);
 	if (was && (!a->serving || a->role != c->role))
 		drop_clients(c);
 	if (a->role != c->role)
@@ -829,6 +831,9 @@ int ctl_ens_create(struct ctl *c)
 		zc.members[i].observer = cfg->servers[i].type == CFG_PEER_OBSERVER;
 	}
 	zc.member_count = cfg->server_count;
+	/* learner masters this observer follows before the leader (zab_master.c) */
+	for (unsigned i = 0; i < CFG_OBS_MASTER_MAX && i < ZAB_UPSTREAM_MAX; i++)
+		zc.upstream[i] = cfg->observer_master[i];
 	d.last_applied = store_last_zxid(c->s);
 	d.last_logged = TN_MAX(d.last_applied, wal_last_zxid(c->wal));
 	/* ZooKeeper: missing epoch files start from the last zxid's epoch */

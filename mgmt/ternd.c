@@ -169,6 +169,9 @@ static int run(const struct cfg *cfg, struct store *store, const char *snap_dir,
 	dc.reconfig_enabled = cfg->reconfig_enabled;
 	dc.sasl_password = jaas_password;
 	dc.sasl_arg = (void *)cfg;
+	/* tern.udp.port unset: the client port, if UDP has it free */
+	dc.udp_optional = cfg->udp_port < 0;
+	dc.udp_port = (uint16_t)(cfg->udp_port < 0 ? cfg->client_port : cfg->udp_port);
 	if ((rc = dp_start(&dp, &dc)) < 0) {
 		TN_ERROR("ternd", "cannot serve on port %d: %s", cfg->client_port, tn_strerror(rc));
 		ctl_destroy(ctl);

@@ -370,3 +370,24 @@ int store_apply(struct store *s, const struct txn *t, struct store_apply_out *ou
 	store_rcu_exit(on);
 	return rc;
 }
+
+int store_config_init(struct store *s, const void *data, int32_t len)
+{
+	struct znode *n = ztree_lookup(s, "/zookeeper/config", strlen("/zookeeper/config"));
+	int64_t old_len;
+	int rc;
+
+	if (!n || len < 0 || (len > 0 && !data))
+		return -EINVAL;
+	if (n->mzxid != 0)
+		return 0; /* a reconfig txn wrote it: that is the config */
+	old_len = TN_MAX(znode_data_len(n), 0);
+	znode_write_begin(n);
+	rc = znode_set_data(s, n, data, len);
+	znode_write_end(n);
+	if (rc < 0)
+		return rc;
+	atomic_fetch_add_explicit(&s->data_bytes, TN_MAX(znode_data_len(n), 0) - old_len,
+				  memory_order_relaxed);
+	return 0;
+}

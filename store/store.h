@@ -103,6 +103,12 @@ struct store_apply_out {
  * store_apply. Writer thread only. Return 0, -ENOMEM (store cap), -EINVAL. */
 int store_apply(struct store *s, const struct txn *t, struct store_apply_out *out);
 
+/* Show the static config in /zookeeper/config (as ZooKeeper does at start),
+ * outside the log, while no reconfig txn has written it (mzxid 0; else
+ * nothing changes). Stat untouched. Writer thread only. Return 0, -EINVAL,
+ * -ENOMEM. */
+int store_config_init(struct store *s, const void *data, int32_t len);
+
 /* Highest zxid applied. Any thread. */
 tn_zxid store_last_zxid(const struct store *s);
 
@@ -256,9 +262,13 @@ int wal_sync(struct wal *w);
 /* Start a new segment with the next append (after a snapshot). */
 void wal_roll(struct wal *w);
 
+#define WAL_FSYNC_BUCKETS 20u      /* fsync time histogram: le 16 us << k, the last +Inf */
+#define WAL_FSYNC_US_MIN 16u
 struct wal_stats {
 	uint64_t records, batches, fsyncs, bytes;
 	uint64_t fsync_ns_total, fsync_ns_max;
+	uint64_t batch_records_max;   /* most records one group commit made durable */
+	uint64_t fsync_hist[WAL_FSYNC_BUCKETS]; /* fsyncs by write+fsync time (not cumulative) */
 };
 void wal_stats(struct wal *w, struct wal_stats *out);
 

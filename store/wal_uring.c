@@ -146,6 +146,12 @@ static int write_sync(struct wal *w, const uint8_t *data, size_t len, uint64_t o
 		w->stats.fsyncs += sync;
 		w->stats.fsync_ns_total += dt;
 		w->stats.fsync_ns_max = TN_MAX(w->stats.fsync_ns_max, dt);
+		if (sync) {
+			unsigned k = 0; /* bucket: the first with dt <= 16 us << k */
+			while (k + 1 < WAL_FSYNC_BUCKETS && dt > (uint64_t)WAL_FSYNC_US_MIN * 1000u << k)
+				k++;
+			w->stats.fsync_hist[k]++;
+		}
 		pthread_mutex_unlock(&w->mu);
 		return 0;
 	}
@@ -172,6 +178,7 @@ static bool batch_done(struct wal *w, struct wal_buf *b, int rc)
 		TN_ASSERT(b->last_zxid > w->durable_zxid);
 		w->durable_zxid = b->last_zxid;
 		w->stats.batches++;
+		w->stats.batch_records_max = TN_MAX(w->stats.batch_records_max, (uint64_t)b->records);
 		report = true;
 	} else if (!w->err) {
 		TN_ERROR("wal", "%s: log write failed: %s; refusing appends", w->dir,

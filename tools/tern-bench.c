@@ -64,6 +64,7 @@
 #include <unistd.h>
 
 #include "common/tn_assert.h"
+#include "dataplane/dp_udp.h"
 #include "dataplane/zkp.h"
 
 extern char **environ;
@@ -78,6 +79,8 @@ extern char **environ;
 #define START_DELAY_NS (50 * NS_PER_MS)
 #define DURATION_S_MAX 3600.0
 #define RATE_MAX 10e6
+#define UDP_RTO_NS (200 * NS_PER_MS) /* --transport udp: resend after this */
+#define UDP_RX_CAP 65536             /* any datagram fits */
 
 enum {
 	SESSIONS_MAX = 1024,    /* all threads together */
@@ -155,6 +158,15 @@ struct sess {
 	uint32_t pings_out, seq;
 	int64_t last_send_ns, state_ns, cycle_ns;
 	int64_t ping_ns; /* a third of the timeout the server granted */
+	/* --transport udp */
+	uint64_t sid;
+	uint32_t nonce, udp_sent; /* udp_sent: FIFO entries (from the head) sent as datagrams */
+	uint8_t *dg;              /* q_cap datagrams of b->dg_cap bytes, one per FIFO slot */
+	uint32_t *dg_len;
+	int64_t *dg_ns;           /* when each was last sent */
+	uint8_t hs[128];
+	uint32_t hs_len;
+	int64_t hs_ns;
 	char own[PATH_BUF], pred[PATH_BUF]; /* lock recipe */
 };
 
@@ -178,6 +190,8 @@ struct worker {
 	uint64_t rng;
 	struct hist main, by_op[OS_COUNT];
 	uint64_t all_ops, errors, conn_lost, timeouts, unsent, created, deleted, rounds, sets_ok;
+	uint64_t retransmits; /* --transport udp */
+	uint8_t *udp_rx;
 	struct errcount errc[ERRCODES_MAX];
 	uint32_t n_errc;
 	_Atomic uint64_t prog_ops, prog_errs, prog_lat_ns; /* read by worker 0 */
@@ -200,6 +214,7 @@ struct opts {
 	double rate, warmup_s, duration_s;
 	uint64_t seed;
 	bool json, quiet, setup_only;
+	bool udp; /* --transport udp */
 };
 
 struct bench {
@@ -209,7 +224,7 @@ struct bench {
 	struct worker *w;
 	uint32_t n_w;
 	uint8_t *value;
-	size_t rx_cap, tx_cap, frame_max;
+	size_t rx_cap, tx_cap, frame_max, dg_cap;
 	uint32_t q_cap;
 	int64_t t0_ns, t_measure_ns, t_end_ns;
 	char dirs[DIRS_MAX][DIR_BUF];
@@ -458,6 +473,7 @@ static void sess_close_fd(struct worker *w, struct sess *s, uint8_t state)
 	s->rx_len = s->tx_len = s->tx_off = 0;
 	s->want_out = false;
 	s->pings_out = 0;
+	s->udp_sent = 0;
 	w->inflight -= s->q_count;
 	s->q_count = s->q_head = 0;
 }
@@ -487,6 +503,143 @@ static int sess_epoll(struct worker *w, struct sess *s, int op, uint32_t events)
 	return epoll_ctl(w->epfd, op, s->fd, &ev);
 }
 
+/* ---- native datagram transport (--transport udp; dataplane/dp_udp.h) ----
+ *
+ * Same sessions, FIFO and frames; only the edges change. A session owns a
+ * connected UDP socket. The flush cuts the transmit buffer into one REQUEST
+ * datagram per frame and keeps a copy of each request's datagram in the slot
+ * of its FIFO entry (@dg), resent by the tick when no answer came within
+ * UDP_RTO_NS (the server's reply cache answers a retry without running it
+ * again). A reply that is not for the FIFO head (a loss reordered it) is
+ * dropped: the retransmission of the head brings the rest in order. */
+
+static void on_frame(struct worker *w, struct sess *s, const uint8_t *p, uint32_t len, int64_t now);
+static void churn_start(struct worker *w, struct sess *s, int64_t now);
+static void sess_lost(struct worker *w, struct sess *s, int err, const char *what);
+static int sess_epoll(struct worker *w, struct sess *s, int op, uint32_t events);
+
+static uint8_t *udp_slot(const struct worker *w, const struct sess *s, uint32_t slot)
+{
+	return s->dg + (size_t)slot * w->b->dg_cap;
+}
+
+static void udp_send_dgram(struct sess *s, const uint8_t *p, size_t n)
+{
+	(void)send(s->fd, p, n, MSG_DONTWAIT); /* lost or refused: the tick resends */
+}
+
+static void udp_hdr(const struct sess *s, uint8_t kind, int32_t xid, uint8_t *out)
+{
+	struct dp_udp_hdr h = {.kind = kind, .session = s->sid, .xid = xid, .cookie = s->nonce};
+	dp_udp_hdr_encode(out, &h);
+}
+
+/* The handshake: one CONNECT datagram, resent by the tick until answered. */
+static void udp_handshake(struct worker *w, struct sess *s, int64_t now)
+{
+	struct zkp_connect_req cr = {.timeout_ms = (int32_t)w->b->o.session_timeout_ms,
+				     .passwd_len = ZKP_PASSWD_LEN, .has_read_only = true};
+	struct tn_wr wr = tn_wr_init(s->hs + DP_UDP_HDR_LEN, sizeof(s->hs) - DP_UDP_HDR_LEN);
+	TN_ASSERT(zkp_encode_connect_req(&wr, &cr) == 0);
+	s->sid = 0;
+	s->nonce = (uint32_t)rng_next(&w->rng) | 1u;
+	udp_hdr(s, DP_UDP_CONNECT, 1, s->hs);
+	s->hs_len = DP_UDP_HDR_LEN + (uint32_t)wr.len;
+	s->state = SS_HANDSHAKE;
+	s->last_send_ns = s->hs_ns = now;
+	udp_send_dgram(s, s->hs, s->hs_len);
+}
+
+static void udp_flush(struct worker *w, struct sess *s)
+{
+	const struct bench *b = w->b;
+	int64_t now = now_ns();
+	while (s->tx_len - s->tx_off >= ZKP_LEN_PREFIX) {
+		const uint8_t *f = s->tx + s->tx_off;
+		uint32_t flen = tn_load_be32(f);
+		TN_ASSERT(ZKP_LEN_PREFIX + (size_t)flen <= s->tx_len - s->tx_off);
+		int32_t xid = flen >= 4 ? (int32_t)tn_load_be32(f + ZKP_LEN_PREFIX) : 0;
+		uint8_t one[DP_UDP_HDR_LEN + 64];
+		uint8_t *d = one;
+		if (xid >= 0) {
+			uint32_t slot = (s->q_head + s->udp_sent) % b->q_cap;
+			TN_ASSERT(s->udp_sent < s->q_count && s->q[slot].xid == xid);
+			d = udp_slot(w, s, slot);
+			s->dg_len[slot] = DP_UDP_HDR_LEN + flen;
+			s->dg_ns[slot] = now;
+			s->udp_sent++;
+		} else if (flen > sizeof(one) - DP_UDP_HDR_LEN) {
+			s->tx_off += ZKP_LEN_PREFIX + flen; /* no such frame is sent (pings only) */
+			continue;
+		}
+		TN_ASSERT(DP_UDP_HDR_LEN + (size_t)flen <= b->dg_cap);
+		udp_hdr(s, DP_UDP_REQUEST, xid, d);
+		memcpy(d + DP_UDP_HDR_LEN, f + ZKP_LEN_PREFIX, flen);
+		udp_send_dgram(s, d, DP_UDP_HDR_LEN + (size_t)flen);
+		s->tx_off += ZKP_LEN_PREFIX + flen;
+	}
+	s->tx_off = s->tx_len = 0;
+}
+
+/* Tick: resend the handshake or requests left unanswered for UDP_RTO_NS. */
+static void udp_tick(struct worker *w, struct sess *s, int64_t now)
+{
+	if (s->state == SS_HANDSHAKE && now - s->hs_ns >= UDP_RTO_NS) {
+		udp_send_dgram(s, s->hs, s->hs_len);
+		s->hs_ns = now;
+		return;
+	}
+	for (uint32_t i = 0; i < s->udp_sent; i++) {
+		uint32_t slot = (s->q_head + i) % w->b->q_cap;
+		if (now - s->dg_ns[slot] < UDP_RTO_NS)
+			continue;
+		udp_send_dgram(s, udp_slot(w, s, slot), s->dg_len[slot]);
+		s->dg_ns[slot] = now;
+		w->retransmits++;
+	}
+}
+
+static void udp_on_readable(struct worker *w, struct sess *s, int64_t now)
+{
+	uint32_t gen = s->gen;
+	for (int i = 0; i < 64 && s->gen == gen; i++) {
+		ssize_t n = recv(s->fd, w->udp_rx, UDP_RX_CAP, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (n < 0) {
+			sess_lost(w, s, errno, "udp");
+			break;
+		}
+		struct dp_udp_hdr h;
+		if (dp_udp_hdr_decode(w->udp_rx, (size_t)n, &h) < 0 || h.cookie != s->nonce)
+			continue;
+		const uint8_t *body = w->udp_rx + DP_UDP_HDR_LEN;
+		uint32_t len = (uint32_t)n - DP_UDP_HDR_LEN;
+		if (h.kind == DP_UDP_CONNECTED && s->state == SS_HANDSHAKE) {
+			s->sid = h.session;
+			on_frame(w, s, body, len, now);
+			struct zkp_connect_rsp cr;
+			if (s->state == SS_READY && zkp_decode_connect_rsp(body, len, &cr) == 0)
+				s->sid = (uint64_t)cr.session_id;
+		} else if (h.kind == DP_UDP_UNKNOWN || h.kind == DP_UDP_EVICTED ||
+			   h.kind == DP_UDP_TOOBIG) {
+			if (s->state == SS_READY || s->state == SS_CLOSING)
+				sess_lost(w, s, EPROTO, "server lost the udp session");
+		} else if ((h.kind == DP_UDP_REPLY || h.kind == DP_UDP_EVENT) &&
+			   (s->state == SS_READY || s->state == SS_CLOSING) &&
+			   len >= ZKP_REPLY_HDR_LEN) {
+			int32_t xid = (int32_t)tn_load_be32(body);
+			if (xid >= 0 && (s->q_count == 0 || s->q[s->q_head].xid != xid))
+				continue; /* a duplicate, or early: the head's retry comes first */
+			on_frame(w, s, body, len, now);
+		}
+	}
+	if (s->gen == gen && s->restart) {
+		s->restart = false;
+		churn_start(w, s, now);
+	}
+}
+
 /* Start a TCP connect; the handshake follows when the socket is writable. */
 static void sess_connect(struct worker *w, struct sess *s, int64_t now)
 {
@@ -494,6 +647,17 @@ static void sess_connect(struct worker *w, struct sess *s, int64_t now)
 	const struct server *srv = s->srv;
 	s->state_ns = now;
 	s->state = SS_CONNECTING;
+	if (w->b->o.udp) {
+		s->fd = socket(srv->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (s->fd < 0 ||
+		    connect(s->fd, (const struct sockaddr *)&srv->addr, srv->addr_len) < 0 ||
+		    sess_epoll(w, s, EPOLL_CTL_ADD, EPOLLIN) < 0) {
+			sess_lost(w, s, errno, "udp socket");
+			return;
+		}
+		udp_handshake(w, s, now);
+		return;
+	}
 	s->fd = socket(srv->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd < 0) {
 		sess_lost(w, s, errno, "socket");
@@ -539,6 +703,11 @@ static void sess_flush(struct worker *w, struct sess *s)
 	s->dirty = false;
 	if (s->fd < 0 || s->state == SS_CONNECTING || s->tx_off == s->tx_len)
 		return;
+	if (w->b->o.udp) {
+		if (s->state != SS_HANDSHAKE)
+			udp_flush(w, s);
+		return;
+	}
 	ssize_t n = send(s->fd, s->tx + s->tx_off, s->tx_len - s->tx_off, MSG_NOSIGNAL);
 	if (n < 0 && errno != EAGAIN && errno != EINTR) {
 		sess_lost(w, s, errno, "send");
@@ -947,6 +1116,7 @@ static void on_frame(struct worker *w, struct sess *s, const uint8_t *p, uint32_
 	}
 	s->q_head = (s->q_head + 1) % w->b->q_cap;
 	s->q_count--;
+	s->udp_sent -= s->udp_sent > 0;
 	w->inflight--;
 	on_reply(w, s, &rq, &rsp, now);
 }
@@ -996,6 +1166,11 @@ static void worker_on_event(struct worker *w, const struct epoll_event *ev, int6
 	struct sess *s = &w->s[idx];
 	if (s->gen != gen || s->fd < 0)
 		return;
+	if (w->b->o.udp) {
+		if (ev->events & (EPOLLIN | EPOLLERR))
+			udp_on_readable(w, s, now);
+		return;
+	}
 	if (s->state == SS_CONNECTING) {
 		if (ev->events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 			sess_start_handshake(w, s, now);
@@ -1183,8 +1358,12 @@ static void worker_tick(struct worker *w, int64_t now)
 		if ((s->state == SS_CONNECTING || s->state == SS_HANDSHAKE) &&
 		    now - s->state_ns > CONNECT_NS) {
 			sess_lost(w, s, ETIMEDOUT, "cannot connect");
-		} else if (s->state == SS_READY && s->pings_out == 0 &&
-			   now - s->last_send_ns > s->ping_ns) {
+		} else if (b->o.udp && s->fd >= 0) {
+			udp_tick(w, s, now);
+		}
+		/* over UDP a ping reply may be lost: never wait for one */
+		if (s->state == SS_READY && (s->pings_out == 0 || b->o.udp) &&
+		    now - s->last_send_ns > s->ping_ns) {
 			struct zkp_request r = {.xid = ZKP_XID_PING, .type = ZK_OP_PING};
 			sess_encode(w, s, &r, now);
 			s->pings_out++;
@@ -1357,6 +1536,9 @@ static const char usage_text[] =
 	"  --plot PREFIX          write PREFIX-throughput.png and PREFIX-latency.png with gnuplot\n"
 	"                         (Debian: gnuplot-nox), and the .dat/.gp files they come from\n"
 	"  --quiet                no progress line each second (on stderr)\n"
+	"  --transport tcp|udp    udp: tern's native datagram protocol on the server's UDP port\n"
+	"                         (tern.udp.port, default the client port), with retransmission\n"
+	"                         after 200 ms; ternd only (default tcp)\n"
 	"  -h, --help             this text\n"
 	"\n"
 	"Output: ops and ops/s in the window, p50/p90/p99/p99.9/max/mean latency, per-op\n"
@@ -1398,7 +1580,7 @@ static double parse_dbl(const char *arg, double lo, double hi, const char *name)
 
 enum { OPT_SERVER = 256, OPT_OP, OPT_READS, OPT_SESSIONS, OPT_OUTSTANDING, OPT_THREADS,
        OPT_RATE, OPT_WATCHERS, OPT_VALUE, OPT_KEYS, OPT_PREFIX, OPT_WARMUP, OPT_DURATION,
-       OPT_TIMEOUT, OPT_SEED, OPT_SETUP_ONLY, OPT_JSON, OPT_PLOT, OPT_QUIET };
+       OPT_TIMEOUT, OPT_SEED, OPT_SETUP_ONLY, OPT_JSON, OPT_PLOT, OPT_QUIET, OPT_TRANSPORT };
 
 static const struct option long_opts[] = {
 	{"server", required_argument, NULL, OPT_SERVER},
@@ -1421,6 +1603,7 @@ static const struct option long_opts[] = {
 	{"json", no_argument, NULL, OPT_JSON},
 	{"plot", required_argument, NULL, OPT_PLOT},
 	{"quiet", no_argument, NULL, OPT_QUIET},
+	{"transport", required_argument, NULL, OPT_TRANSPORT},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -1464,6 +1647,11 @@ static void parse_one(struct opts *o, int c, const char *arg)
 	case OPT_JSON: o->json = true; break;
 	case OPT_PLOT: o->plot = arg; break;
 	case OPT_QUIET: o->quiet = true; break;
+	case OPT_TRANSPORT:
+		if (strcmp(arg, "udp") != 0 && strcmp(arg, "tcp") != 0)
+			bad_opt("--transport wants tcp or udp", arg);
+		o->udp = strcmp(arg, "udp") == 0;
+		break;
 	case 'h': fputs(usage_text, stdout); exit(0);
 	default: fprintf(stderr, "tern-bench: see --help\n"); exit(EXIT_BADOPT);
 	}
@@ -1572,6 +1760,7 @@ static void bench_layout(struct bench *b)
 			  (o->workload == W_LOCK ? (size_t)o->sessions * CHILD_NAME_MAX : 0u);
 	b->q_cap = o->outstanding + Q_EXTRA;
 	b->frame_max = o->value_size + PATH_BUF + 128u;
+	b->dg_cap = DP_UDP_HDR_LEN + b->frame_max;
 	b->tx_cap = (b->q_cap + Q_EXTRA) * b->frame_max;
 	b->rx_cap = TN_MAX((size_t)RX_MIN, 2 * (rx_frame + ZKP_LEN_PREFIX));
 }
@@ -1589,6 +1778,8 @@ static int worker_init(struct bench *b, struct worker *w, uint32_t id, uint32_t 
 	w->arena_buf = malloc(w->arena_cap);
 	if (w->epfd < 0 || !w->s || !w->dirty || !w->arena_buf)
 		return -ENOMEM;
+	if (b->o.udp && !(w->udp_rx = malloc(UDP_RX_CAP)))
+		return -ENOMEM;
 	for (uint32_t i = 0; i < n_sess; i++) {
 		struct sess *s = &w->s[i];
 		s->fd = -1;
@@ -1599,6 +1790,13 @@ static int worker_init(struct bench *b, struct worker *w, uint32_t id, uint32_t 
 		s->q = calloc(b->q_cap, sizeof(*s->q));
 		if (!s->rx || !s->tx || !s->q)
 			return -ENOMEM;
+		if (b->o.udp) {
+			s->dg = malloc(b->q_cap * b->dg_cap);
+			s->dg_len = calloc(b->q_cap, sizeof(*s->dg_len));
+			s->dg_ns = calloc(b->q_cap, sizeof(*s->dg_ns));
+			if (!s->dg || !s->dg_len || !s->dg_ns)
+				return -ENOMEM;
+		}
 	}
 	return 0;
 }
@@ -1611,7 +1809,11 @@ static void worker_free(struct worker *w)
 		free(w->s[i].rx);
 		free(w->s[i].tx);
 		free(w->s[i].q);
+		free(w->s[i].dg);
+		free(w->s[i].dg_len);
+		free(w->s[i].dg_ns);
 	}
+	free(w->udp_rx);
 	free(w->s);
 	free(w->dirty);
 	free(w->arena_buf);

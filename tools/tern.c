@@ -197,7 +197,8 @@ int tern_cli_session(struct tern_cli *ctx, struct ternc **out)
 		fprintf(stderr, "tern: %s\n", strerror(-rc));
 		return TERN_EXIT_ZK;
 	}
-	struct ternc_cfg cfg = {.hosts = ctx->server, .session_timeout_ms = ctx->timeout_ms};
+	struct ternc_cfg cfg = {.hosts = ctx->server, .session_timeout_ms = ctx->timeout_ms,
+				.transport = ctx->transport};
 	rc = ternc_open_sync(ctx->loop, &cfg, -1, &ctx->zk);
 	if (rc == ZK_EBADARGUMENTS) {
 		fprintf(stderr, "tern: cannot use server list '%s'\n", ctx->server);
@@ -394,6 +395,7 @@ static void help(FILE *f)
 	    "  --json                          machine-readable output\n"
 	    "  --auth SCHEME:CRED              addauth, e.g. --auth digest:user:pass\n"
 	    "  --timeout MS                    session timeout (default 10000)\n"
+	    "  --transport tcp|udp             udp: tern's native datagram protocol (ternd only)\n"
 	    "  --help                          this text; tern COMMAND --help for one command\n\n"
 	    "commands:\n",
 	    TERN_SERVER_DEFAULT);
@@ -432,12 +434,17 @@ static int global_opts(struct tern_cli *ctx, int argc, char **argv, bool *want_h
 			ctx->timeout_ms = atoi(argv[++i]);
 			if (ctx->timeout_ms <= 0)
 				return -1;
+		} else if (strcmp(a, "--transport") == 0 && has_val) {
+			const char *t = argv[++i];
+			if (strcmp(t, "udp") != 0 && strcmp(t, "tcp") != 0)
+				return -1;
+			ctx->transport = strcmp(t, "udp") == 0 ? TERNC_UDP : TERNC_TCP;
 		} else if (strcmp(a, "--auth") == 0 && has_val) {
 			if (ctx->nauth >= TERN_CLI_AUTH_MAX)
 				return -1;
 			ctx->auth[ctx->nauth++] = argv[++i];
 		} else if (strcmp(a, "--server") == 0 || strcmp(a, "--timeout") == 0 ||
-			   strcmp(a, "--auth") == 0) {
+			   strcmp(a, "--auth") == 0 || strcmp(a, "--transport") == 0) {
 			return -1;
 		} else {
 			argv[out++] = argv[i];

@@ -38,6 +38,7 @@ struct tern_cli {
 	int timeout_ms;     /* --timeout: session timeout asked for (default 10000) */
 	const char *auth[TERN_CLI_AUTH_MAX]; /* "scheme:cred", e.g. "digest:user:pass" */
 	int nauth;
+	int transport;      /* --transport: enum ternc_transport (default TERNC_TCP) */
 	struct ternc_loop *loop; /* made by tern_cli_session */
 	struct ternc *zk;
 	const struct tern_cmd *cmd; /* the command being run */

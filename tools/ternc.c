@@ -16,6 +16,17 @@
  *
  * Reply frame (ZOOKEEPER.md §1): int32 len | ReplyHeader{xid, zxid, err} | body.
  * Out-of-band xids: -1 watch event, -2 ping, -4 auth, -8 setWatches.
+ *
+ * UDP transport (ternc.h, dataplane/dp_udp.h). The same buffers and FIFO; only
+ * the edges change. The socket is a connected UDP socket, so CONNECTING is
+ * skipped: the CONNECT datagram goes out at once and is resent on a backoff
+ * timer during HANDSHAKE. When UP, conn_flush cuts @out into frames and sends
+ * each as one REQUEST datagram; a request (xid >= 0) keeps its datagram in
+ * its pending entry (@dg) until answered, resent when its timer fires.
+ * Replies may arrive out of order after a loss: one for a later request is
+ * parked in its pending entry (@early) and completed when it reaches the
+ * head, so callbacks still run in request order. @unsent is the first
+ * pending entry whose frame has not been cut into a datagram yet.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,11 +37,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/tn_assert.h"
+#include "dataplane/dp_udp.h"
 #include "tools/ternc_int.h"
 
 #define TC_EVENTS_MAX 64          /* epoll events per wait */
@@ -55,6 +68,17 @@ struct tc_pending {
 	void *warg;
 	int wkind;
 	char *wpath;
+	/* UDP: the request datagram until answered, and its retransmission timer */
+	uint8_t *dg;
+	uint32_t dg_len;
+	int32_t rto_ms;
+	int64_t rto_at_ms;
+	int64_t sent_ms;  /* first send: an RTT sample if never resent */
+	bool resent;
+	/* UDP: an answer that came before the head's (DP_UDP_REPLY body, or a bare kind) */
+	uint8_t early_kind;
+	uint8_t *early;
+	uint32_t early_len;
 };
 
 struct tc_watch {
@@ -119,6 +143,16 @@ struct ternc {
 	void *user;
 	uint8_t *arena;
 	size_t arena_cap;
+	/* UDP transport */
+	bool udp;
+	uint32_t nonce;             /* this attachment's cookie */
+	uint8_t *hs;                /* the CONNECT datagram while in HANDSHAKE */
+	uint32_t hs_len;
+	int32_t hs_rto_ms;
+	int64_t hs_rto_at_ms;
+	struct tc_pending *unsent;  /* first pending entry not yet sent as a datagram */
+	uint32_t inflight;          /* pending entries with a datagram */
+	int32_t srtt_ms;            /* smoothed round trip (x1, EWMA 1/8); 0 = no sample yet */
 };
 
 struct ternc_loop {
@@ -209,7 +243,7 @@ static int buf_put_request(struct tc_buf *b, const struct zkp_request *req)
 
 static void ep_update(struct ternc *c)
 {
-	if (c->fd < 0)
+	if (c->fd < 0 || c->udp)
 		return;
 	bool want = c->conn == TC_CONNECTING || buf_live(&c->out) > 0;
 	if (want == c->want_out)
@@ -416,6 +450,8 @@ static void pending_complete(struct ternc *c, struct tc_pending *p, const struct
 		c->loop->depth--;
 	}
 	free(p->wpath);
+	free(p->dg);
+	free(p->early);
 	free(p);
 }
 
@@ -427,6 +463,8 @@ static void pending_fail_all(struct ternc *c, int err)
 	struct tc_auth_wait *a = c->awh;
 	c->ph = c->pt = NULL;
 	c->awh = c->awt = NULL;
+	c->unsent = NULL;
+	c->inflight = 0;
 	while (p) {
 		struct tc_pending *next = p->next;
 		struct ternc_result r = {.err = err, .op = p->op, .data_len = -1};
@@ -467,8 +505,8 @@ static int pending_push(struct ternc *c, const struct tc_call *call, int32_t xid
 	struct tc_pending *p = calloc(1, sizeof(*p));
 	if (!p)
 		return ZK_ESYSTEM;
-	*p = (struct tc_pending){NULL,      xid,        call->req.type, call->cb, call->arg,
-				 call->wfn, call->warg, call->wkind,    NULL};
+	*p = (struct tc_pending){.xid = xid, .op = call->req.type, .cb = call->cb, .arg = call->arg,
+				 .wfn = call->wfn, .warg = call->warg, .wkind = call->wkind};
 	if (call->wfn && call->wpath && !(p->wpath = strdup(call->wpath))) {
 		free(p);
 		return ZK_ESYSTEM;
@@ -478,6 +516,8 @@ static int pending_push(struct ternc *c, const struct tc_call *call, int32_t xid
 	else
 		c->ph = p;
 	c->pt = p;
+	if (c->udp && !c->unsent)
+		c->unsent = p;
 	return ZK_OK;
 }
 
@@ -830,8 +870,21 @@ static int frames_run(struct ternc *c)
 	return 0;
 }
 
+static void udp_read(struct ternc *c);
+static void udp_flush(struct ternc *c);
+static void udp_send_connect(struct ternc *c);
+static void udp_start(struct ternc *c, const struct tc_host *h);
+static void udp_retransmit(struct ternc *c, int64_t now);
+static int64_t udp_next_ms(const struct ternc *c);
+static void udp_send(struct ternc *c, const uint8_t *p, size_t n);
+static int32_t rto_next(int32_t rto_ms);
+
 static void conn_read(struct ternc *c)
 {
+	if (c->udp) {
+		udp_read(c);
+		return;
+	}
 	for (int spins = 0; spins < 64; spins++) {
 		if (buf_reserve(&c->in, TC_RECV_CHUNK) < 0) {
 			conn_drop(c, ZK_ECONNECTIONLOSS);
@@ -860,6 +913,11 @@ static void conn_read(struct ternc *c)
 
 static void conn_flush(struct ternc *c)
 {
+	if (c->udp) {
+		if (c->fd >= 0 && c->conn == TC_UP)
+			udp_flush(c);
+		return;
+	}
 	while (c->fd >= 0 && c->conn != TC_CONNECTING && buf_live(&c->out) > 0) {
 		ssize_t n = send(c->fd, c->out.p + c->out.off, buf_live(&c->out), MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
@@ -906,7 +964,10 @@ static void send_connect_req(struct ternc *c)
 	c->out.len = w.len;
 	c->conn = TC_HANDSHAKE;
 	c->last_send_ms = c->last_recv_ms = now_ms();
-	conn_flush(c);
+	if (c->udp)
+		udp_send_connect(c);
+	else
+		conn_flush(c);
 }
 
 static void on_connected_socket(struct ternc *c)
@@ -927,6 +988,10 @@ static void conn_start(struct ternc *c)
 	c->host_idx = (c->host_idx + 1) % c->nhosts;
 	c->round_tries++;
 	const struct tc_host *h = &c->hosts[c->host_idx];
+	if (c->udp) {
+		udp_start(c, h);
+		return;
+	}
 	int fd = socket(h->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		c->conn = TC_IDLE;
@@ -963,6 +1028,8 @@ static void conn_close_fd(struct ternc *c)
 	c->want_out = false;
 	buf_clear(&c->out);
 	buf_clear(&c->in);
+	free(c->hs);
+	c->hs = NULL;
 }
 
 /* The connection failed or was lost: fail what was in flight, then try the
@@ -1032,6 +1099,8 @@ static void session_timers(struct ternc *c, int64_t now)
 	if (c->closing) {
 		if (!c->close_done && now >= c->deadline_ms)
 			c->close_done = true;
+		if (c->udp && c->conn == TC_UP)
+			udp_retransmit(c, now); /* the closeSession too */
 		return;
 	}
 	if (state_dead(c))
@@ -1043,13 +1112,21 @@ static void session_timers(struct ternc *c, int64_t now)
 		break;
 	case TC_CONNECTING:
 	case TC_HANDSHAKE:
-		if (now >= c->deadline_ms)
+		if (now >= c->deadline_ms) {
 			conn_drop(c, ZK_ECONNECTIONLOSS);
+		} else if (c->hs && now >= c->hs_rto_at_ms) {
+			udp_send(c, c->hs, c->hs_len);
+			c->hs_rto_ms = rto_next(c->hs_rto_ms);
+			c->hs_rto_at_ms = now + c->hs_rto_ms;
+		}
 		break;
 	case TC_UP:
+		if (c->udp)
+			udp_retransmit(c, now);
 		if (now - c->last_recv_ms >= (int64_t)c->timeout_ms * 2 / 3) {
 			conn_drop(c, ZK_ECONNECTIONLOSS);
-		} else if (now - c->last_send_ms >= c->timeout_ms / 3) {
+		} else if (now - c->last_send_ms >= c->timeout_ms / (c->udp ? 6 : 3)) {
+			/* over UDP pings may be lost: three chances before the read timeout */
 			struct zkp_request req = {.xid = ZKP_XID_PING, .type = ZK_OP_PING};
 			if (buf_put_request(&c->out, &req) == ZK_OK)
 				c->last_send_ms = now;
@@ -1062,15 +1139,333 @@ static int64_t session_next_ms(const struct ternc *c)
 {
 	if (c->dead)
 		return INT64_MAX;
-	if (c->closing)
-		return c->close_done ? 0 : c->deadline_ms;
+	if (c->closing) {
+		int64_t t = c->close_done ? 0 : c->deadline_ms;
+		int64_t rto = c->udp && c->conn == TC_UP ? udp_next_ms(c) : INT64_MAX;
+		return rto < t ? rto : t;
+	}
 	if (state_dead(c))
 		return INT64_MAX;
 	if (c->conn != TC_UP)
-		return c->deadline_ms;
-	int64_t ping = c->last_send_ms + c->timeout_ms / 3;
+		return c->hs && c->hs_rto_at_ms < c->deadline_ms ? c->hs_rto_at_ms : c->deadline_ms;
+	int64_t ping = c->last_send_ms + c->timeout_ms / (c->udp ? 6 : 3);
 	int64_t dead = c->last_recv_ms + (int64_t)c->timeout_ms * 2 / 3;
-	return ping < dead ? ping : dead;
+	int64_t t = ping < dead ? ping : dead;
+	int64_t rto = c->udp ? udp_next_ms(c) : INT64_MAX;
+	return rto < t ? rto : t;
+}
+
+/* ---- UDP transport (see the file note) ---- */
+
+static void udp_send(struct ternc *c, const uint8_t *p, size_t n)
+{
+	/* a refused or full send is just a lost datagram: the timer resends */
+	if (c->fd >= 0)
+		(void)send(c->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* Build one datagram of @kind for @body in a malloc'd buffer. */
+static uint8_t *udp_dgram(const struct ternc *c, uint8_t kind, int32_t xid, const uint8_t *body,
+			  uint32_t len)
+{
+	uint8_t *d = malloc(DP_UDP_HDR_LEN + (size_t)len);
+	struct dp_udp_hdr h = {.kind = kind, .session = (uint64_t)c->session_id, .xid = xid,
+			       .cookie = c->nonce};
+	if (!d)
+		return NULL;
+	dp_udp_hdr_encode(d, &h);
+	if (len)
+		memcpy(d + DP_UDP_HDR_LEN, body, len);
+	return d;
+}
+
+static uint32_t udp_nonce(void)
+{
+	uint32_t n = 0;
+	if (getrandom(&n, sizeof(n), GRND_NONBLOCK) != (ssize_t)sizeof(n))
+		n = (uint32_t)now_ms() ^ (uint32_t)getpid() << 16;
+	return n ? n : 1;
+}
+
+/* The handshake frame sits in @out: send it as a CONNECT datagram, kept for resends. */
+static void udp_send_connect(struct ternc *c)
+{
+	TN_ASSERT(c->conn == TC_HANDSHAKE && buf_live(&c->out) >= ZKP_LEN_PREFIX);
+	uint32_t flen = tn_load_be32(c->out.p + c->out.off);
+	free(c->hs);
+	c->hs = udp_dgram(c, DP_UDP_CONNECT, c->next_xid, c->out.p + c->out.off + ZKP_LEN_PREFIX,
+			  flen);
+	buf_clear(&c->out);
+	if (!c->hs) {
+		conn_drop(c, ZK_ECONNECTIONLOSS);
+		return;
+	}
+	c->hs_len = DP_UDP_HDR_LEN + flen;
+	c->hs_rto_ms = TERNC_UDP_RTO_MS_INIT; /* a new session waits for an fsync */
+	c->hs_rto_at_ms = now_ms() + c->hs_rto_ms;
+	udp_send(c, c->hs, c->hs_len);
+}
+
+/* The first timeout of a request: 2 x SRTT + 10 ms, clamped. */
+static int32_t rto_first(const struct ternc *c)
+{
+	if (c->srtt_ms <= 0)
+		return TERNC_UDP_RTO_MS_INIT;
+	int32_t t = 2 * c->srtt_ms + 10;
+	return t < TERNC_UDP_RTO_MS_MIN ? TERNC_UDP_RTO_MS_MIN
+					: t > TERNC_UDP_RTO_MS_MAX ? TERNC_UDP_RTO_MS_MAX : t;
+}
+
+static int32_t rto_next(int32_t rto_ms)
+{
+	return rto_ms >= TERNC_UDP_RTO_MS_MAX / 2 ? TERNC_UDP_RTO_MS_MAX : rto_ms * 2;
+}
+
+/* Cut @out into REQUEST datagrams while the window has room. */
+static void udp_flush(struct ternc *c)
+{
+	int64_t now = now_ms();
+	size_t frames_max = buf_live(&c->out) / ZKP_LEN_PREFIX + 1;
+
+	for (size_t i = 0; i < frames_max && buf_live(&c->out) >= ZKP_LEN_PREFIX; i++) {
+		const uint8_t *f = c->out.p + c->out.off;
+		uint32_t flen = tn_load_be32(f);
+		TN_ASSERT(ZKP_LEN_PREFIX + (size_t)flen <= buf_live(&c->out)); /* framed here */
+		int32_t xid = flen >= 4 ? (int32_t)tn_load_be32(f + ZKP_LEN_PREFIX) : 0;
+		if (xid >= 0 && c->inflight >= TERNC_UDP_WINDOW)
+			break;
+		c->out.off += ZKP_LEN_PREFIX + flen;
+		struct tc_pending *pd = NULL;
+		if (xid >= 0) {
+			pd = c->unsent;
+			TN_ASSERT(pd && pd->xid == xid); /* frames and entries share their order */
+			c->unsent = pd->next;
+		}
+		if (flen > DP_UDP_BODY_MAX) {
+			if (pd)
+				pd->early_kind = DP_UDP_TOOBIG; /* completes at the head */
+			continue;                        /* auth/setWatches that big: dropped */
+		}
+		uint8_t *d = udp_dgram(c, DP_UDP_REQUEST, xid, f + ZKP_LEN_PREFIX, flen);
+		if (!d) {
+			if (pd)
+				pd->early_kind = DP_UDP_EVICTED; /* fails with ConnectionLoss */
+			continue;
+		}
+		udp_send(c, d, DP_UDP_HDR_LEN + (size_t)flen);
+		if (!pd) {
+			free(d);
+			continue;
+		}
+		pd->dg = d;
+		pd->dg_len = DP_UDP_HDR_LEN + flen;
+		pd->rto_ms = rto_first(c);
+		pd->rto_at_ms = now + pd->rto_ms;
+		pd->sent_ms = now;
+		c->inflight++;
+	}
+	if (buf_live(&c->out) == 0)
+		buf_clear(&c->out);
+}
+
+/* Resend every request whose timer fired (with backoff). */
+static void udp_retransmit(struct ternc *c, int64_t now)
+{
+	size_t n = 0;
+	for (struct tc_pending *p = c->ph; p && p != c->unsent && n < 4 * TERNC_UDP_WINDOW;
+	     p = p->next, n++) {
+		if (!p->dg || p->early_kind || now < p->rto_at_ms)
+			continue;
+		udp_send(c, p->dg, p->dg_len);
+		p->rto_ms = rto_next(p->rto_ms);
+		p->rto_at_ms = now + p->rto_ms;
+		p->resent = true;
+	}
+}
+
+static int64_t udp_next_ms(const struct ternc *c)
+{
+	int64_t t = INT64_MAX;
+	size_t n = 0;
+	for (const struct tc_pending *p = c->ph; p && p != c->unsent && n < 4 * TERNC_UDP_WINDOW;
+	     p = p->next, n++)
+		if (p->dg && !p->early_kind && p->rto_at_ms < t)
+			t = p->rto_at_ms;
+	return t;
+}
+
+/* Progress: the server answers again, so the backoff of the requests behind
+ * the head (dropped as gaps while an earlier one was missing, not lost
+ * themselves) starts over. Without this, go-back-N under steady loss would
+ * push every timer to TERNC_UDP_RTO_MS_MAX. */
+static void udp_rto_reset(struct ternc *c, int64_t now)
+{
+	size_t n = 0;
+	int32_t rto = rto_first(c);
+	for (struct tc_pending *p = c->ph; p && p != c->unsent && n < 4 * TERNC_UDP_WINDOW;
+	     p = p->next, n++) {
+		p->rto_ms = rto;
+		if (p->rto_at_ms > now + p->rto_ms)
+			p->rto_at_ms = now + p->rto_ms;
+	}
+}
+
+/* The head's answer: a REPLY body, or a bare EVICTED/TOOBIG. Return as on_frame. */
+static int udp_complete_head(struct ternc *c, uint8_t kind, const uint8_t *body, uint32_t len)
+{
+	struct tc_pending *pd = c->ph;
+	int64_t now = now_ms();
+	TN_ASSERT(pd);
+	if (pd->dg && !pd->resent) { /* Karn: only never-resent requests are timed */
+		int32_t rtt = (int32_t)(now - pd->sent_ms);
+		c->srtt_ms = c->srtt_ms <= 0 ? (rtt > 0 ? rtt : 1) : (7 * c->srtt_ms + rtt) / 8;
+		if (c->srtt_ms <= 0)
+			c->srtt_ms = 1;
+	}
+	if (pd->next)
+		udp_rto_reset(c, now);
+	if (pd->dg) {
+		TN_ASSERT(c->inflight > 0);
+		c->inflight--;
+	}
+	if (kind == DP_UDP_REPLY)
+		return on_frame(c, body, len);
+	c->ph = pd->next;
+	if (!c->ph)
+		c->pt = NULL;
+	struct ternc_result r = {.err = kind == DP_UDP_TOOBIG ? ZK_EMARSHALLING : ZK_ECONNECTIONLOSS,
+				 .op = pd->op, .data_len = -1};
+	if (pd->op == ZK_OP_CLOSESESSION)
+		c->close_done = true;
+	pending_complete(c, pd, &r);
+	return 0;
+}
+
+/* Complete heads whose answers came early, in request order. */
+static int udp_drain_early(struct ternc *c)
+{
+	for (size_t n = 0; n <= 4 * TERNC_UDP_WINDOW && c->ph && c->ph->early_kind; n++) {
+		struct tc_pending *pd = c->ph;
+		uint8_t *b = pd->early;
+		pd->early = NULL; /* the head is freed below; the bytes live until we are done */
+		int rc = udp_complete_head(c, pd->early_kind, b, pd->early_len);
+		free(b);
+		if (rc != 0 || c->dead || c->conn != TC_UP)
+			return rc;
+	}
+	return 0;
+}
+
+/* An answer to request @xid: complete it if it is the head, else park it. */
+static int udp_answer(struct ternc *c, int32_t xid, uint8_t kind, const uint8_t *body, uint32_t len)
+{
+	struct tc_pending *pd = c->ph;
+	if (!pd)
+		return 0;
+	if (pd->xid == xid) {
+		if (!pd->dg || pd->early_kind)
+			return 0;
+		int rc = udp_complete_head(c, kind, body, len);
+		return rc != 0 || c->dead || c->conn != TC_UP ? rc : udp_drain_early(c);
+	}
+	size_t n = 0;
+	for (struct tc_pending *p = pd->next; p && p != c->unsent && n < 4 * TERNC_UDP_WINDOW;
+	     p = p->next, n++) {
+		if (p->xid != xid)
+			continue;
+		if (p->dg && !p->early_kind) {
+			if (len && !(p->early = malloc(len)))
+				return 0; /* the retransmission brings it again */
+			if (len)
+				memcpy(p->early, body, len);
+			p->early_len = len;
+			p->early_kind = kind;
+		}
+		return 0;
+	}
+	return 0; /* a duplicate of an answer already taken */
+}
+
+/* One datagram from the server. Return as on_frame. */
+static int udp_on_dgram(struct ternc *c, const struct dp_udp_hdr *h, const uint8_t *body,
+			uint32_t len)
+{
+	switch (h->kind) {
+	case DP_UDP_CONNECTED:
+		if (c->conn != TC_HANDSHAKE)
+			return 0;
+		free(c->hs);
+		c->hs = NULL;
+		return on_connect_rsp(c, body, len);
+	case DP_UDP_UNKNOWN:
+		/* the server lost this attachment: resume the session, as after a TCP loss */
+		return c->conn == TC_UP && h->session == (uint64_t)c->session_id ? ZK_ECONNECTIONLOSS
+										     : 0;
+	case DP_UDP_REPLY:
+	case DP_UDP_EVENT:
+		if (c->conn != TC_UP || len < ZKP_REPLY_HDR_LEN)
+			return 0;
+		if ((int32_t)tn_load_be32(body) < 0)
+			return on_frame(c, body, len);
+		return udp_answer(c, (int32_t)tn_load_be32(body), DP_UDP_REPLY, body, len);
+	case DP_UDP_EVICTED:
+	case DP_UDP_TOOBIG:
+		return c->conn == TC_UP && h->xid >= 0 ? udp_answer(c, h->xid, h->kind, NULL, 0) : 0;
+	default:
+		return 0;
+	}
+}
+
+static void udp_read(struct ternc *c)
+{
+	for (int spins = 0; spins < 64; spins++) {
+		if (buf_reserve(&c->in, DP_UDP_DGRAM_MAX + 1) < 0) {
+			conn_drop(c, ZK_ECONNECTIONLOSS);
+			return;
+		}
+		ssize_t n = recv(c->fd, c->in.p, c->in.cap, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n < 0) { /* ECONNREFUSED: nothing listens there */
+			conn_drop(c, ZK_ECONNECTIONLOSS);
+			return;
+		}
+		struct dp_udp_hdr h;
+		if (dp_udp_hdr_decode(c->in.p, (size_t)n, &h) < 0 || h.cookie != c->nonce)
+			continue; /* not ours, or from an earlier attachment */
+		c->last_recv_ms = now_ms();
+		/* callbacks never touch @in, so the body stays put while they run */
+		int rc = udp_on_dgram(c, &h, c->in.p + DP_UDP_HDR_LEN, (uint32_t)n - DP_UDP_HDR_LEN);
+		if (rc < 0)
+			conn_drop(c, ZK_ECONNECTIONLOSS);
+		if (rc != 0 || c->fd < 0 || c->dead)
+			return;
+	}
+}
+
+/* Open a connected UDP socket to @h and send the CONNECT. */
+static void udp_start(struct ternc *c, const struct tc_host *h)
+{
+	int fd = socket(h->sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		c->conn = TC_IDLE;
+		c->deadline_ms = now_ms() + TERNC_BACKOFF_MS;
+		return;
+	}
+	c->fd = fd;
+	c->nonce = udp_nonce();
+	c->unsent = c->ph; /* nothing of this attachment was sent yet */
+	c->inflight = 0;
+	c->deadline_ms = now_ms() + attempt_budget_ms(c);
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+	if (epoll_ctl(c->loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ||
+	    connect(fd, (const struct sockaddr *)&h->sa, h->sa_len) < 0) {
+		conn_drop(c, ZK_ECONNECTIONLOSS);
+		return;
+	}
+	send_connect_req(c);
 }
 
 /* ---- loop ---- */
@@ -1329,6 +1724,7 @@ int ternc_open(struct ternc_loop *loop, const struct ternc_cfg *cfg, struct tern
 	if (cfg->session_id && cfg->passwd)
 		memcpy(c->passwd, cfg->passwd, ZKP_PASSWD_LEN);
 	c->next_xid = 1;
+	c->udp = cfg->transport == TERNC_UDP;
 	c->state_fn = cfg->state_fn;
 	c->state_arg = cfg->state_arg;
 	int rc = parse_hosts(c, cfg->hosts);

@@ -92,6 +92,32 @@
 #define TERNC_BACKOFF_MS 200                /* pause after a full round of failed hosts */
 #define TERNC_TIMEOUT_MS_DEFAULT 10000      /* session timeout asked for when cfg says 0 */
 #define TERNC_SETWATCHES_CHUNK (128u << 10) /* bytes of paths per setWatches2 */
+#define TERNC_UDP_WINDOW 32                 /* requests in flight per session over UDP */
+#define TERNC_UDP_RTO_MS_INIT 100           /* retransmission timeout before an RTT sample */
+#define TERNC_UDP_RTO_MS_MIN 20             /* floor of the adaptive timeout */
+#define TERNC_UDP_RTO_MS_MAX 2000           /* backoff ceiling */
+
+/* Transports (ternc_cfg.transport).
+ * TCP: ZooKeeper's wire protocol, works with any ZooKeeper server.
+ * UDP: tern's native datagram protocol (dataplane/dp_udp.h, docs/FORMATS.md),
+ * same jute bodies, one per datagram, on the server's UDP port (the client
+ * port unless tern.udp.port says otherwise). Requests and the handshake are
+ * retransmitted until answered, after 2 x the smoothed round trip + 10 ms
+ * (TERNC_UDP_RTO_MS_INIT before the first sample, never below
+ * TERNC_UDP_RTO_MS_MIN), doubling up to TERNC_UDP_RTO_MS_MAX while nothing
+ * comes back (Karn: retransmitted requests give no sample); the server's per-session reply cache
+ * makes a retried write apply once. At most TERNC_UDP_WINDOW requests are in
+ * flight (the rest wait, in order). Watch events are best effort over UDP: a
+ * lost event is not resent (compare zxids of replies to notice a change).
+ * addauth and setWatches2 are sent once, not retried. A reply larger than a
+ * datagram (about 64 KiB) fails that call with ZK_EMARSHALLING; a retry whose
+ * reply the server no longer has fails with ZK_ECONNECTIONLOSS; a server that
+ * no longer knows the session on this socket makes the client resume it (as
+ * after a TCP connection loss). */
+enum ternc_transport {
+	TERNC_TCP = 0,
+	TERNC_UDP = 1,
+};
 
 struct ternc_loop;
 struct ternc;
@@ -170,6 +196,7 @@ struct ternc_cfg {
 	const uint8_t *passwd;      /* ... with these 16 bytes */
 	ternc_state_fn state_fn;    /* optional: every state change */
 	void *state_arg;
+	int transport;              /* enum ternc_transport; 0 = TCP */
 };
 
 /* ---- loop ---- */

@@ -129,6 +129,10 @@ class Ternd:
                 # the admin HTTP server's default port 8080 is one per machine
                 f.write("admin.enableServer=false\n")
             f.write(self.extra_cfg)
+            # TERN_PEER_TRANSPORT=udp: the ensemble's peer channels over UDP (mgmt/peer_udp.c)
+            transport = os.environ.get("TERN_PEER_TRANSPORT")
+            if transport and not is_zk(self.ternd) and "tern.peer.transport" not in self.extra_cfg:
+                f.write("\ntern.peer.transport=%s\n" % transport)
         return cfg
 
     def start(self, timeout=10.0):

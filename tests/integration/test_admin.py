@@ -74,7 +74,7 @@ def parse_prometheus(text):
         m = SAMPLE.match(line)
         assert m, "not a sample line: %r" % line
         name = m.group(1)
-        family = re.sub(r"_(sum|count)$", "", name) if name not in typed else name
+        family = re.sub(r"_(sum|count|bucket)$", "", name) if name not in typed else name
         assert family in typed and family in helped, "sample before HELP/TYPE: " + line
         key = name + (m.group(2) or "")
         assert key not in out, "duplicate sample " + key

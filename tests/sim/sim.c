@@ -27,6 +27,11 @@
  *   - liveness: after the faults stop and everything heals, a leader is
  *     elected and serves, and all servers converge to the same state within
  *     a bounded simulated time.
+ * --chain: observers follow learner masters (zab_master.c): the first one a
+ * follower, each next one the observer before it (then the rest of the
+ * chain, then the leader), and the middle links crash more often. The same
+ * invariants hold (an observer's applied sequence is a prefix of G, and it
+ * catches up); the run fails if no observer ever served through a master.
  * A failure prints the seed; `tern-sim --seed N` with the same options
  * replays it exactly.
  */
@@ -100,12 +105,13 @@ struct srv {
 
 struct opts {
 	uint32_t voters, observers, steps;
-	bool heavy, verbose;
+	bool heavy, verbose, chain;
 };
 
 /* What the runs exercised, summed over seeds. */
 struct tally {
 	uint64_t leaders, snaps, truncs, crashes, fsync_errors, partitions, pauses, syncs;
+	uint64_t chained; /* observers that served through a learner master */
 };
 
 struct sim {
@@ -384,6 +390,12 @@ static void on_state(struct sim *m, uint32_t i, const struct zab_act *a)
 	s->serving = a->serving;
 	if (!a->serving)
 		s->nsyncs = 0;
+	if (a->role == ZAB_OBSERVING && a->serving) {
+		struct zab_info in;
+		zab_info(s->z, &in);
+		if (in.upstream != a->leader)
+			m->t->chained++;
+	}
 	if (a->role == ZAB_LEADING && a->serving) {
 		uint32_t e = a->epoch % 4096u;
 		m->elections_seen++;
@@ -501,6 +513,16 @@ static void start_server(struct sim *m, uint32_t i)
 	vec_copy(&s->state, &s->log, s->log.n); /* recovery applies the whole log */
 	d.last_logged = d.last_applied = s->log.n ? s->log.v[s->log.n - 1].zxid : 0;
 	m->cfg.my_id = s->id;
+	memset(m->cfg.upstream, 0, sizeof(m->cfg.upstream));
+	if (m->o.chain && s->observer) {
+		/* the observer before us, back down the chain, then a follower */
+		uint32_t n = 0;
+		for (uint32_t k = i; k-- > m->o.voters && n < ZAB_UPSTREAM_MAX - 1;)
+			m->cfg.upstream[n++] = m->s[k].id;
+		m->cfg.upstream[n] = m->o.voters >= 2 ? 2 : 1;
+		if (m->cfg.upstream[n] == s->id)
+			m->cfg.upstream[n] = 0;
+	}
 	rc = zab_create(&s->z, &m->cfg, &d, m->now);
 	if (rc < 0)
 		FAIL(m, "zab_create: %d", rc);
@@ -678,6 +700,15 @@ static void faults(struct sim *m)
 		crash_server(m, i);
 		s->down_until = m->now + rnd_range(m, 100, 3000);
 		changed = true;
+	}
+	/* --chain: crash a middle link (a master: server 2 or a non-last observer) */
+	if (m->o.chain && m->o.observers >= 2 && chance(m, 1500 * mult)) {
+		uint32_t k = (uint32_t)rnd_range(m, m->o.voters - 1, m->o.voters + m->o.observers - 2);
+		if (m->s[k].up) {
+			crash_server(m, k);
+			m->s[k].down_until = m->now + rnd_range(m, 100, 3000);
+			changed = true;
+		}
 	}
 	for (uint32_t k = 0; k < m->n; k++)
 		if (!m->s[k].up && m->now >= m->s[k].down_until) {
@@ -910,7 +941,7 @@ static bool run_seed(uint64_t seed, const struct opts *o, uint64_t *commits, str
 static int usage(void)
 {
 	fprintf(stderr, "usage: tern-sim (--seed N | --seeds A..B) [--servers 3|5|7] [--observers K]\n"
-			"                [--steps S] [--heavy] [-v]\n");
+			"                [--steps S] [--heavy] [--chain] [-v]\n");
 	return 2;
 }
 
@@ -926,6 +957,8 @@ int main(int argc, char **argv)
 			o.verbose = true;
 		} else if (!strcmp(argv[i], "--heavy")) {
 			o.heavy = true;
+		} else if (!strcmp(argv[i], "--chain")) {
+			o.chain = true;
 		} else if (!v) {
 			return usage();
 		} else if (!strcmp(argv[i], "--seed")) {
@@ -958,9 +991,14 @@ int main(int argc, char **argv)
 	}
 	printf("exercised: %" PRIu64 " txns committed, %" PRIu64 " leaders served, %" PRIu64
 	       " snapshots, %" PRIu64 " truncations, %" PRIu64 " syncs, %" PRIu64 " crashes, %" PRIu64
-	       " fsync errors, %" PRIu64 " partitions, %" PRIu64 " pauses\n",
+	       " fsync errors, %" PRIu64 " partitions, %" PRIu64 " pauses, %" PRIu64
+	       " chained observer sessions\n",
 	       commits, t.leaders, t.snaps, t.truncs, t.syncs, t.crashes, t.fsync_errors, t.partitions,
-	       t.pauses);
+	       t.pauses, t.chained);
+	if (o.chain && o.observers && !t.chained) {
+		printf("--chain: no observer ever served through a learner master\n");
+		failed++;
+	}
 	printf("%" PRIu64 " passed, %" PRIu64 " failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

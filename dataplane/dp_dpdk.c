@@ -1,0 +1,537 @@
+/* dataplane/dp_dpdk.c: the DPDK backend of dp_port (see dp_port.h).
+ *
+ * One rte_ethdev port, one RX and one TX queue, owned by the thread that
+ * polls the dp_port (the control thread; the EAL main lcore is the thread
+ * that opened the port, whose CPU affinity we put back afterwards so three
+ * servers on a 2-core machine are not all pinned to core 0).
+ *
+ * RX: a burst of mbufs; each frame goes through dp_net_parse. ARP requests
+ * for our IP are answered and their sender learnt, replies learnt (packets
+ * waiting for that IP leave); UDP to one of our ports is handed up zero-copy
+ * (the mbufs are freed on the next receive); everything else is dropped and
+ * counted by reason (no exception path here: the peer port carries only
+ * tern's datagrams, the host keeps its own interface). Checksums are checked
+ * by the port when it offers that, in software otherwise.
+ *
+ * TX: the next hop is the destination on our subnet, the gateway otherwise.
+ * Resolved: the frame is built into an mbuf and joins the TX burst. Not
+ * resolved: the frame waits in the ARP cache (up to DP_NET_ARP_QUEUE_MAX per
+ * IP) and a request goes out; when the reply comes its destination MAC is
+ * filled in and it is sent, or after DP_NET_ARP_PENDING_MS it is dropped and
+ * counted (dp_rel retransmits). UDP checksums are offloaded when the port
+ * offers it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_bus.h>
+#include <rte_dev.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "common/tn_assert.h"
+#include "common/tn_log.h"
+#include "dataplane/dp_net.h"
+#include "dataplane/dp_port_int.h"
+
+#define DPDK_RXD 512u
+#define DPDK_TXD 512u
+#define DPDK_MBUF_CACHE 64u
+#define DPDK_ARP_CAP 256u
+#define DPDK_ARP_TTL_MS 60000u
+#define DPDK_ARP_EXPIRE_EVERY_MS 100u
+#define DPDK_IDLE_SPIN_POLLS 64u      /* empty polls before adaptive polling sleeps */
+#define DPDK_IDLE_STEP_US 20u         /* sleep grows by this per further empty poll */
+#define DPDK_NAME_MAX 128u
+#define DPDK_L2_L3_LEN (DP_NET_ETH_HDR_LEN + DP_NET_IP4_HDR_LEN + DP_NET_UDP_HDR_LEN)
+
+static bool eal_up;           /* rte_eal_init is once per process */
+static unsigned eal_ports;    /* ports open: the EAL is cleaned up after the last */
+
+struct dpdk {
+	uint16_t port_id;
+	struct rte_mempool *pool;
+	struct dp_net_cfg me;
+	uint32_t netmask, gateway;
+	struct dp_net_arp_cache *arp;
+	struct rte_mbuf *held[DP_PORT_BURST_MAX];   /* handed up, freed next receive */
+	unsigned nheld;
+	struct rte_mbuf *tx[DP_PORT_BURST_MAX];
+	unsigned ntx;
+	uint16_t ip_id;
+	bool rx_csum, tx_udp_csum;
+	uint64_t idle_polls;
+	uint64_t next_expire_ms;
+	struct dp_port *p;
+};
+
+static void arp_drop(void *ctx, void *pkt)
+{
+	struct dpdk *d = ctx;
+	d->p->st.drop[DP_PORT_DROP_ARP_WAIT]++;
+	rte_pktmbuf_free(pkt);
+}
+
+static void tx_push(struct dp_port *p, struct rte_mbuf *m, uint64_t now_ms);
+
+static void dpdk_flush(struct dp_port *p, uint64_t now_ms)
+{
+	struct dpdk *d = p->be;
+	(void)now_ms;
+	if (!d->ntx)
+		return;
+	uint16_t sent = rte_eth_tx_burst(d->port_id, 0, d->tx, (uint16_t)d->ntx);
+	p->st.tx_bursts++;
+	for (unsigned i = 0; i < sent; i++) {
+		p->st.tx_pkts++;
+		p->st.tx_bytes += rte_pktmbuf_pkt_len(d->tx[i]);
+	}
+	for (unsigned i = sent; i < d->ntx; i++) {   /* ring full: drop, dp_rel resends */
+		p->st.tx_full++;
+		rte_pktmbuf_free(d->tx[i]);
+	}
+	d->ntx = 0;
+}
+
+static void tx_push(struct dp_port *p, struct rte_mbuf *m, uint64_t now_ms)
+{
+	struct dpdk *d = p->be;
+	if (d->ntx == DP_PORT_BURST_MAX)
+		dpdk_flush(p, now_ms);
+	d->tx[d->ntx++] = m;
+	TN_ASSERT_HOT(d->ntx <= DP_PORT_BURST_MAX);
+}
+
+static struct rte_mbuf *frame_alloc(struct dp_port *p, uint8_t **buf, size_t *cap)
+{
+	struct dpdk *d = p->be;
+	struct rte_mbuf *m = rte_pktmbuf_alloc(d->pool);
+	if (!m) {
+		p->st.tx_full++;
+		return NULL;
+	}
+	*buf = rte_pktmbuf_mtod(m, uint8_t *);
+	*cap = rte_pktmbuf_tailroom(m);
+	return m;
+}
+
+static void frame_done(struct rte_mbuf *m, int len)
+{
+	m->data_len = (uint16_t)len;
+	m->pkt_len = (uint32_t)len;
+}
+
+static void arp_request(struct dp_port *p, uint32_t ip, uint64_t now_ms)
+{
+	struct dpdk *d = p->be;
+	uint8_t *buf;
+	size_t cap;
+	struct rte_mbuf *m = frame_alloc(p, &buf, &cap);
+	if (!m)
+		return;
+	int len = dp_net_build_arp_request(buf, cap, &d->me, ip, false, 0);
+	if (len < 0) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	frame_done(m, len);
+	p->st.arp_req_tx++;
+	tx_push(p, m, now_ms);
+}
+
+/* Frames that waited for an ARP answer: fill in the MAC and send. */
+static void arp_release(struct dp_port *p, void **ready, int n, const uint8_t *mac,
+			uint64_t now_ms)
+{
+	for (int i = 0; i < n; i++) {
+		struct rte_mbuf *m = ready[i];
+		memcpy(rte_pktmbuf_mtod(m, uint8_t *), mac, DP_NET_MAC_LEN);
+		tx_push(p, m, now_ms);
+	}
+}
+
+static void learn(struct dp_port *p, const struct dp_net_arp *a, uint64_t now_ms)
+{
+	struct dpdk *d = p->be;
+	void *ready[DP_NET_ARP_QUEUE_MAX];
+	if (a->spa == 0)
+		return;   /* a probe */
+	int n = dp_net_arp_insert(d->arp, a->spa, a->sha, now_ms, ready, DP_NET_ARP_QUEUE_MAX);
+	if (n < 0)
+		return;
+	p->st.arp_learn++;
+	arp_release(p, ready, n, a->sha, now_ms);
+}
+
+static enum dp_port_drop drop_reason(enum dp_net_drop r)
+{
+	switch (r) {
+	case DP_NET_DROP_RUNT:
+	case DP_NET_DROP_IP_SHORT:
+	case DP_NET_DROP_UDP_SHORT:
+		return DP_PORT_DROP_RUNT;
+	case DP_NET_DROP_ETH_DST:
+	case DP_NET_DROP_ETH_SRC:
+	case DP_NET_DROP_VLAN:
+		return DP_PORT_DROP_MAC;
+	case DP_NET_DROP_ARP_SHORT:
+	case DP_NET_DROP_ARP_FORMAT:
+	case DP_NET_DROP_ARP_OP:
+	case DP_NET_DROP_ARP_SENDER:
+		return DP_PORT_DROP_ARP;
+	case DP_NET_DROP_IP_CSUM:
+	case DP_NET_DROP_UDP_CSUM:
+		return DP_PORT_DROP_CSUM;
+	case DP_NET_DROP_IP_FRAG:
+		return DP_PORT_DROP_FRAG;
+	default:
+		return DP_PORT_DROP_IP;
+	}
+}
+
+static unsigned dpdk_recv(struct dp_port *p, struct dp_port_dgram *out, unsigned max,
+			  uint64_t now_ms)
+{
+	struct dpdk *d = p->be;
+	struct rte_mbuf *rx[DP_PORT_BURST_MAX];
+	unsigned got = 0;
+
+	for (unsigned i = 0; i < d->nheld; i++)
+		rte_pktmbuf_free(d->held[i]);
+	d->nheld = 0;
+	if (now_ms >= d->next_expire_ms) {
+		dp_net_arp_expire(d->arp, now_ms);
+		d->next_expire_ms = now_ms + DPDK_ARP_EXPIRE_EVERY_MS;
+	}
+	uint16_t n = rte_eth_rx_burst(d->port_id, 0, rx, (uint16_t)TN_MIN(max, DP_PORT_BURST_MAX));
+	if (n == 0) {
+		d->idle_polls++;
+		return 0;
+	}
+	d->idle_polls = 0;
+	p->st.rx_bursts++;
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_mbuf *m = rx[i];
+		struct dp_net_pkt pkt;
+		struct dp_net_cfg me = d->me;
+		bool keep = false;
+
+		if (m->nb_segs != 1 || rte_pktmbuf_pkt_len(m) > p->cfg.dgram_max + DPDK_L2_L3_LEN +
+								DP_NET_VLAN_TAG_LEN) {
+			p->st.drop[DP_PORT_DROP_TRUNC]++;   /* over our MTU: never ours */
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		if (d->rx_csum) {
+			uint64_t f = m->ol_flags;
+			if ((f & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD ||
+			    (f & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD) {
+				p->st.drop[DP_PORT_DROP_CSUM]++;
+				rte_pktmbuf_free(m);
+				continue;
+			}
+			me.rx_csum_verified =
+				(f & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
+				(f & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+		}
+		const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
+		size_t len = rte_pktmbuf_data_len(m);
+		p->st.rx_pkts++;
+		p->st.rx_bytes += len;
+		switch (dp_net_parse(frame, len, &me, &pkt)) {
+		case DP_NET_ARP_REQ_FOR_US: {
+			uint8_t *buf;
+			size_t cap;
+			p->st.arp_req_rx++;
+			learn(p, &pkt.arp, now_ms);
+			struct rte_mbuf *r = frame_alloc(p, &buf, &cap);
+			int rl = r ? dp_net_build_arp_reply(buf, cap, &d->me, &pkt) : -ENOBUFS;
+			if (rl > 0) {
+				frame_done(r, rl);
+				p->st.arp_reply_tx++;
+				tx_push(p, r, now_ms);
+			} else if (r) {
+				rte_pktmbuf_free(r);
+			}
+			break;
+		}
+		case DP_NET_ARP_REPLY:
+			learn(p, &pkt.arp, now_ms);
+			break;
+		case DP_NET_UDP_FOR_US:
+			if (pkt.udp.payload_len > p->cfg.dgram_max) {
+				p->st.drop[DP_PORT_DROP_TRUNC]++;
+				break;
+			}
+			out[got++] = (struct dp_port_dgram){
+				.src = { .ip = pkt.udp.src_ip, .port = pkt.udp.src_port },
+				.dst_port = pkt.udp.dst_port, .data = pkt.udp.payload,
+				.len = pkt.udp.payload_len };
+			keep = true;
+			break;
+		case DP_NET_NOT_OURS:
+			p->st.drop[DP_PORT_DROP_NOT_OURS]++;
+			break;
+		default:
+			p->st.drop[drop_reason(pkt.drop)]++;
+			break;
+		}
+		if (keep)
+			d->held[d->nheld++] = m;
+		else
+			rte_pktmbuf_free(m);
+	}
+	dpdk_flush(p, now_ms);   /* ARP answers and released frames */
+	TN_ASSERT_HOT(got <= max && d->nheld <= DP_PORT_BURST_MAX);
+	return got;
+}
+
+static int dpdk_send(struct dp_port *p, uint16_t src_port, const struct dp_port_addr *dst,
+		     const void *data, size_t len, uint64_t now_ms)
+{
+	struct dpdk *d = p->be;
+	uint32_t hop = dst->ip;
+	uint8_t mac[DP_NET_MAC_LEN] = { 0 };
+	uint8_t *buf;
+	size_t cap;
+
+	if (len > p->cfg.dgram_max)
+		return -EMSGSIZE;
+	if (now_ms == 0)
+		now_ms = dp_port_now_us() / 1000u;
+	if ((hop & d->netmask) != (d->me.ip & d->netmask)) {
+		if (!d->gateway) {
+			p->st.drop[DP_PORT_DROP_NOROUTE]++;
+			return -ENOBUFS;
+		}
+		hop = d->gateway;
+	}
+	int found = dp_net_arp_lookup(d->arp, hop, now_ms, mac);
+	struct rte_mbuf *m = frame_alloc(p, &buf, &cap);
+	if (!m)
+		return -ENOBUFS;
+	struct dp_net_l2 l2 = { 0 };
+	memcpy(l2.src, d->me.mac, DP_NET_MAC_LEN);
+	memcpy(l2.dst, mac, DP_NET_MAC_LEN);   /* zero until resolved: patched then */
+	struct dp_net_udp u = { .src_ip = d->me.ip, .dst_ip = dst->ip, .src_port = src_port,
+				.dst_port = dst->port };
+	int fl = dp_net_build_udp(buf, cap, &l2, &u, d->ip_id++, data, len, !d->tx_udp_csum);
+	if (fl < 0) {
+		rte_pktmbuf_free(m);
+		return fl;
+	}
+	frame_done(m, fl);
+	if (d->tx_udp_csum) {   /* the port sums the UDP datagram from the pseudo-header */
+		struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *,
+								  DP_NET_ETH_HDR_LEN);
+		struct rte_udp_hdr *uh = rte_pktmbuf_mtod_offset(
+			m, struct rte_udp_hdr *, DP_NET_ETH_HDR_LEN + DP_NET_IP4_HDR_LEN);
+		m->l2_len = DP_NET_ETH_HDR_LEN;
+		m->l3_len = DP_NET_IP4_HDR_LEN;
+		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM;
+		uh->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+	}
+	if (found == 0) {
+		tx_push(p, m, now_ms);
+		return 0;
+	}
+	int q = dp_net_arp_queue(d->arp, hop, m, now_ms);
+	if (q == 1) {
+		arp_request(p, hop, now_ms);
+	} else if (q == -EEXIST) {   /* resolved meanwhile: cannot happen on one thread */
+		tx_push(p, m, now_ms);
+	} else if (q < 0) {
+		p->st.drop[DP_PORT_DROP_ARP_WAIT]++;
+		rte_pktmbuf_free(m);
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
+static unsigned dpdk_fds(const struct dp_port *p, int *fds)
+{
+	(void)p;
+	(void)fds;
+	return 0;
+}
+
+static uint64_t dpdk_idle_us(const struct dp_port *p)
+{
+	const struct dpdk *d = p->be;
+	if (p->cfg.busy_poll || d->idle_polls < DPDK_IDLE_SPIN_POLLS)
+		return 0;
+	return TN_MIN((d->idle_polls - DPDK_IDLE_SPIN_POLLS + 1) * DPDK_IDLE_STEP_US,
+		      DP_PORT_IDLE_US_MAX);
+}
+
+static void dpdk_close(struct dp_port *p)
+{
+	struct dpdk *d = p->be;
+	if (!d)
+		return;
+	for (unsigned i = 0; i < d->nheld; i++)
+		rte_pktmbuf_free(d->held[i]);
+	for (unsigned i = 0; i < d->ntx; i++)
+		rte_pktmbuf_free(d->tx[i]);
+	dp_net_arp_destroy(d->arp);
+	rte_eth_dev_stop(d->port_id);
+	rte_eth_dev_close(d->port_id);
+	rte_mempool_free(d->pool);
+	free(d);
+	p->be = NULL;
+	if (--eal_ports == 0 && eal_up) {
+		rte_eal_cleanup();
+		eal_up = false;   /* DPDK 22.11 cannot init again; a restart is a new process */
+	}
+}
+
+static const struct dp_port_ops dpdk_ops = {
+	.recv = dpdk_recv, .send = dpdk_send, .flush = dpdk_flush,
+	.fds = dpdk_fds, .idle_us = dpdk_idle_us, .close = dpdk_close,
+};
+
+static int eal_init(const struct dp_port_cfg *cfg)
+{
+	char *argv[DP_PORT_EAL_ARGS_MAX + 2];
+	cpu_set_t cpus;
+	int argc = 0, rc, have_aff;
+	static bool tried;
+
+	if (eal_up)
+		return 0;
+	if (tried)
+		return -EALREADY;   /* rte_eal_init runs once per process */
+	tried = true;
+	argv[argc++] = (char *)"ternd";
+	for (unsigned i = 0; i < cfg->eal_argc; i++)
+		argv[argc++] = (char *)cfg->eal_argv[i];
+	argv[argc] = NULL;
+	have_aff = pthread_getaffinity_np(pthread_self(), sizeof cpus, &cpus) == 0;
+	rc = rte_eal_init(argc, argv);
+	if (have_aff)   /* the EAL pins us to the main lcore: give the threads back their CPUs */
+		pthread_setaffinity_np(pthread_self(), sizeof cpus, &cpus);
+	if (rc < 0) {
+		TN_ERROR("dpdk", "rte_eal_init: %s", rte_strerror(rte_errno));
+		return -rte_errno ? -rte_errno : -EINVAL;
+	}
+	eal_up = true;
+	return 0;
+}
+
+/* The ethdev of @dev: already probed by the EAL (--vdev, PCI), or probed now. */
+static int find_port(const char *dev, uint16_t *port_id)
+{
+	char name[DPDK_NAME_MAX];
+	size_t n = strcspn(dev, ",");
+
+	if (n >= sizeof name)
+		return -EINVAL;
+	memcpy(name, dev, n);
+	name[n] = 0;
+	if (rte_eth_dev_get_port_by_name(name, port_id) == 0)
+		return 0;
+	int rc = rte_dev_probe(dev);
+	if (rc < 0) {
+		TN_ERROR("dpdk", "cannot probe '%s': %s", dev, rte_strerror(-rc));
+		return -ENODEV;
+	}
+	return rte_eth_dev_get_port_by_name(name, port_id) == 0 ? 0 : -ENODEV;
+}
+
+int dp_dpdk_open(struct dp_port *p)
+{
+	struct dpdk *d;
+	struct rte_eth_dev_info info;
+	struct rte_eth_conf conf = { 0 };
+	struct rte_ether_addr mac;
+	char pool_name[RTE_MEMPOOL_NAMESIZE];
+	uint16_t mtu = 1500;
+	int rc;
+
+	if (!p->cfg.dev || !p->cfg.ip || p->cfg.mbufs < 1024)
+		return -EINVAL;
+	if ((rc = eal_init(&p->cfg)) < 0)
+		return rc;
+	if (!(d = calloc(1, sizeof *d)))
+		return -ENOMEM;
+	d->p = p;
+	if ((rc = find_port(p->cfg.dev, &d->port_id)) < 0)
+		goto fail;
+	if ((rc = rte_eth_dev_info_get(d->port_id, &info)) < 0)
+		goto fail;
+	snprintf(pool_name, sizeof pool_name, "tern_mb%u", d->port_id);
+	d->pool = rte_pktmbuf_pool_create(pool_name, p->cfg.mbufs, DPDK_MBUF_CACHE, 0,
+					  RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	if (!d->pool) {
+		TN_ERROR("dpdk", "mbuf pool of %u: %s", p->cfg.mbufs, rte_strerror(rte_errno));
+		rc = -ENOMEM;
+		goto fail;
+	}
+	const uint64_t rxo = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+	const uint64_t txo = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+	d->rx_csum = (info.rx_offload_capa & rxo) == rxo;
+	d->tx_udp_csum = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) != 0;
+	if (d->rx_csum)
+		conf.rxmode.offloads |= rxo;
+	if (d->tx_udp_csum)
+		conf.txmode.offloads |= info.tx_offload_capa & txo;
+	if ((rc = rte_eth_dev_configure(d->port_id, 1, 1, &conf)) < 0)
+		goto fail_pool;
+	uint16_t rxd = DPDK_RXD, txd = DPDK_TXD;
+	rte_eth_dev_adjust_nb_rx_tx_desc(d->port_id, &rxd, &txd);
+	int sock = rte_eth_dev_socket_id(d->port_id);
+	unsigned sid = sock < 0 ? rte_socket_id() : (unsigned)sock;
+	if ((rc = rte_eth_rx_queue_setup(d->port_id, 0, rxd, sid, NULL, d->pool)) < 0 ||
+	    (rc = rte_eth_tx_queue_setup(d->port_id, 0, txd, sid, NULL)) < 0)
+		goto fail_pool;
+	if ((rc = rte_eth_dev_start(d->port_id)) < 0)
+		goto fail_pool;
+	if ((rc = rte_eth_macaddr_get(d->port_id, &mac)) < 0)
+		goto fail_started;
+	if (rte_eth_dev_get_mtu(d->port_id, &mtu) < 0 || mtu < 576)
+		mtu = 1500;
+	/* one frame, no fragments: that is the largest datagram either way */
+	p->cfg.dgram_max = TN_MIN(p->cfg.dgram_max,
+				  (uint32_t)mtu - DP_NET_IP4_HDR_LEN - DP_NET_UDP_HDR_LEN);
+	p->cfg.dgram_max = TN_MIN(p->cfg.dgram_max, RTE_MBUF_DEFAULT_DATAROOM - DPDK_L2_L3_LEN -
+							    DP_NET_VLAN_TAG_LEN);
+	memcpy(d->me.mac, mac.addr_bytes, DP_NET_MAC_LEN);
+	d->me.ip = p->cfg.ip;
+	for (unsigned i = 0; i < p->cfg.udp_port_count && i < DP_NET_PORTS_MAX; i++)
+		d->me.udp_ports[d->me.udp_port_count++] = p->cfg.udp_ports[i];
+	d->netmask = p->cfg.netmask;
+	d->gateway = p->cfg.gateway;
+	if ((rc = dp_net_arp_create(&d->arp, DPDK_ARP_CAP, DPDK_ARP_TTL_MS, arp_drop, d)) < 0)
+		goto fail_started;
+	p->st.csum_offload_rx = d->rx_csum;
+	p->st.csum_offload_tx = d->tx_udp_csum;
+	p->be = d;
+	p->ops = &dpdk_ops;
+	eal_ports++;
+	TN_INFO("dpdk", "port %u (%s) %02x:%02x:%02x:%02x:%02x:%02x ip %u.%u.%u.%u mtu %u, "
+		"%u mbufs, checksum offload rx %s tx %s", d->port_id, p->cfg.dev, mac.addr_bytes[0],
+		mac.addr_bytes[1], mac.addr_bytes[2], mac.addr_bytes[3], mac.addr_bytes[4],
+		mac.addr_bytes[5], d->me.ip >> 24, (d->me.ip >> 16) & 255, (d->me.ip >> 8) & 255,
+		d->me.ip & 255, mtu, p->cfg.mbufs, d->rx_csum ? "yes" : "no",
+		d->tx_udp_csum ? "yes" : "no");
+	return 0;
+fail_started:
+	rte_eth_dev_stop(d->port_id);
+fail_pool:
+	rte_mempool_free(d->pool);
+fail:
+	if (rc > 0)
+		rc = -rc;
+	TN_ERROR("dpdk", "cannot start '%s': %s", p->cfg.dev, rte_strerror(-rc));
+	free(d);
+	return rc < 0 ? rc : -EIO;
+}

@@ -1,0 +1,184 @@
+/* dataplane/dp_port.h: datagram ports and the reliable peer channels on them.
+ *
+ * A dp_port moves UDP datagrams in bursts for one endpoint (an IPv4 address
+ * and up to DP_PORT_UDP_PORTS_MAX local UDP ports). Two backends:
+ *
+ *   DP_PORT_KERNEL  one non-blocking kernel UDP socket per local port,
+ *                   recvmmsg/sendmmsg bursts; dp_port_fds() gives the sockets
+ *                   to poll.
+ *   DP_PORT_DPDK    an rte_ethdev port (PCI device or vdev such as
+ *                   net_af_packet0,iface=veth-x) run by tern's own network
+ *                   layer (dataplane/dp_net.c): ARP answered and resolved
+ *                   with an expiring cache, IPv4/UDP checksums checked (or
+ *                   offloaded), runts, bad checksums, wrong MAC/IP, oversized
+ *                   datagrams and fragments dropped and counted. No fd: the
+ *                   owner polls it (dp_port_idle_us() says how long it may
+ *                   sleep between polls: 0 when busy polling or traffic is
+ *                   flowing, growing to DP_PORT_IDLE_US_MAX when idle).
+ *                   Built only when meson found libdpdk (dp_port_dpdk_built()).
+ *
+ * A dp_chan is one reliable FIFO message channel to one remote (ip, port)
+ * over a port (dataplane/dp_rel.c: incarnation handshake, SACK, RTO, window,
+ * segmentation): the peer channels of the ensemble use it instead of TCP.
+ *
+ * Threads: a port and its channels belong to one thread (the control
+ * thread); dp_port_stats() may be read from any thread (relaxed, torn
+ * reads tolerated like the other counters).
+ */
+#ifndef DP_PORT_H
+#define DP_PORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DP_PORT_UDP_PORTS_MAX 4u     /* local UDP ports one port serves */
+#define DP_PORT_BURST_MAX 32u        /* datagrams per rx/tx burst */
+#define DP_PORT_DGRAM_MAX 65507u     /* largest UDP payload over IPv4 */
+#define DP_PORT_EAL_ARGS_MAX 64u     /* EAL words */
+#define DP_PORT_IDLE_US_MAX 1000u    /* adaptive polling: longest sleep when idle */
+
+enum dp_port_kind { DP_PORT_KERNEL, DP_PORT_DPDK };
+
+struct dp_port_cfg {
+	enum dp_port_kind kind;
+	uint32_t ip;                                 /* host order; kernel: 0 = any */
+	uint16_t udp_ports[DP_PORT_UDP_PORTS_MAX];   /* local ports */
+	unsigned udp_port_count;
+	uint32_t dgram_max;                          /* largest payload sent or received */
+	bool busy_poll;                              /* tern.polling=busy: never sleep */
+	/* DPDK only */
+	const char *eal_argv[DP_PORT_EAL_ARGS_MAX];  /* tern.dpdk.eal words (argv[0] added) */
+	unsigned eal_argc;
+	const char *dev;                             /* tern.dpdk.port: PCI address or vdev */
+	uint32_t netmask, gateway;                   /* host order; gateway 0 = none */
+	uint32_t mbufs;                              /* mbuf pool size */
+};
+
+struct dp_port_addr {
+	uint32_t ip;     /* host order */
+	uint16_t port;
+};
+
+/* One received datagram; @data is valid until the next dp_port_recv. */
+struct dp_port_dgram {
+	struct dp_port_addr src;
+	uint16_t dst_port;
+	const uint8_t *data;
+	size_t len;
+};
+
+/* Drop reasons a port counts (kernel ports count only the first two). */
+enum dp_port_drop {
+	DP_PORT_DROP_TRUNC,      /* larger than dgram_max (kernel: MSG_TRUNC) */
+	DP_PORT_DROP_NOPORT,     /* to a local port nobody reads (should not happen) */
+	DP_PORT_DROP_RUNT,       /* shorter than the Ethernet/IP/UDP headers */
+	DP_PORT_DROP_CSUM,       /* bad IPv4 header or UDP checksum */
+	DP_PORT_DROP_MAC,        /* unicast to another MAC, bad source MAC */
+	DP_PORT_DROP_IP,         /* to another IP, bad source, bad version/IHL/length/TTL */
+	DP_PORT_DROP_FRAG,       /* IPv4 fragment: we never reassemble */
+	DP_PORT_DROP_ARP,        /* malformed ARP */
+	DP_PORT_DROP_NOT_OURS,   /* not ours and no exception path: other traffic */
+	DP_PORT_DROP_ARP_WAIT,   /* tx: next hop unresolved and its queue full / timed out */
+	DP_PORT_DROP_NOROUTE,    /* tx: off-subnet with no gateway */
+	DP_PORT_DROP_COUNT
+};
+
+struct dp_port_stats {
+	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes;
+	uint64_t rx_bursts, tx_bursts;
+	uint64_t tx_full;        /* tx ring full or EAGAIN: datagrams dropped (dp_rel resends) */
+	uint64_t tx_err;         /* other send errors */
+	uint64_t arp_req_rx, arp_reply_tx, arp_req_tx, arp_learn;
+	uint64_t drop[DP_PORT_DROP_COUNT];
+	uint64_t idle_sleeps;    /* adaptive polling: polls that found nothing */
+	/* channels on this port, summed (dp_chan) */
+	uint64_t chan_retrans, chan_rto, chan_malformed, chan_stale, chan_resets;
+	uint64_t chan_window_full;
+	bool csum_offload_rx, csum_offload_tx;
+};
+
+struct dp_port;
+
+/* Whether this build has the DPDK backend. */
+bool dp_port_dpdk_built(void);
+
+/* Open a port. DPDK: initializes the EAL (once per process) and starts the
+ * device; the calling thread's CPU affinity is kept. Return 0, -EINVAL (bad
+ * config), -ENOTSUP (DPDK not built), -ENODEV (no such device), -errno. */
+int dp_port_open(struct dp_port **out, const struct dp_port_cfg *cfg);
+void dp_port_close(struct dp_port *p);
+
+/* The fds to poll for input (kernel: one per UDP port; DPDK: none).
+ * Return the count (<= DP_PORT_UDP_PORTS_MAX). */
+unsigned dp_port_fds(const struct dp_port *p, int *fds);
+
+/* Receive up to @max (<= DP_PORT_BURST_MAX) datagrams. Return the count. */
+unsigned dp_port_recv(struct dp_port *p, struct dp_port_dgram *d, unsigned max, uint64_t now_ms);
+
+/* Queue one datagram from local port @src_port to @dst (copied; sent by the
+ * next full burst or dp_port_flush). Return 0, -EMSGSIZE, -ENOBUFS (dropped,
+ * counted). */
+int dp_port_send(struct dp_port *p, uint16_t src_port, const struct dp_port_addr *dst,
+		 const void *data, size_t len, uint64_t now_ms);
+void dp_port_flush(struct dp_port *p, uint64_t now_ms);
+
+/* The largest payload this port sends or receives (DPDK: the device MTU's). */
+uint32_t dp_port_dgram_max(const struct dp_port *p);
+
+/* Adaptive polling: how long the owner may sleep before polling a port with
+ * no fd again (µs; 0 = poll at once). Ports with fds return UINT64_MAX. */
+uint64_t dp_port_idle_us(const struct dp_port *p);
+
+/* A copy of the counters (any thread). */
+void dp_port_stats(const struct dp_port *p, struct dp_port_stats *out);
+const char *dp_port_drop_name(enum dp_port_drop d);
+/* "<prefix>_name\tvalue" lines (mntr). Return the length written (<= @cap). */
+size_t dp_port_stats_text(const struct dp_port_stats *st, const char *prefix, char *out,
+			  size_t cap);
+
+/* ---- reliable channels ---- */
+
+enum { DP_CHAN_EV_NONE = 0, DP_CHAN_EV_UP = 1, DP_CHAN_EV_DOWN = 2 };
+
+struct dp_chan_cfg {
+	uint64_t incarnation;    /* nonzero, above any earlier run's (boot time in ns) */
+	uint32_t mtu;            /* payload bytes per datagram (<= dgram_max - overhead) */
+	uint32_t wnd_segs;       /* segments in flight */
+	uint64_t msg_max;        /* largest message */
+	uint64_t sndbuf_bytes;   /* queued bytes before dp_chan_send says -ENOBUFS */
+	uint64_t keepalive_ms, dead_ms;
+};
+
+/* Datagram bytes a channel adds to @mtu payload bytes. */
+uint32_t dp_chan_overhead(void);
+
+struct dp_chan;
+
+/* A channel from local @src_port to @peer over @p. Return 0, -EINVAL, -ENOMEM. */
+int dp_chan_create(struct dp_chan **out, struct dp_port *p, uint16_t src_port,
+		   const struct dp_port_addr *peer, const struct dp_chan_cfg *cfg, uint64_t now_us);
+void dp_chan_destroy(struct dp_chan *ch);
+/* Drop everything queued and start over with a higher incarnation (the peer
+ * sees a restart): the owner hears DOWN if it was up. */
+int dp_chan_reset(struct dp_chan *ch, uint64_t now_us);
+/* Feed a datagram received from the channel's peer. Return 0 or -EBADMSG/-ESTALE. */
+int dp_chan_input(struct dp_chan *ch, const void *dgram, size_t len, uint64_t now_us);
+/* Queue a message. Return 0, -EMSGSIZE, -ENOBUFS (send buffer full). */
+int dp_chan_send(struct dp_chan *ch, const void *msg, size_t len);
+/* Emit what is due onto the port. Return datagrams emitted. */
+int dp_chan_poll(struct dp_chan *ch, uint64_t now_us);
+/* 1 with the next whole message (valid until the next call), 0 if none. */
+int dp_chan_recv(struct dp_chan *ch, const uint8_t **msg, size_t *len);
+int dp_chan_event(struct dp_chan *ch);
+bool dp_chan_is_up(const struct dp_chan *ch);
+uint64_t dp_chan_next_timer(const struct dp_chan *ch);
+const struct dp_port_addr *dp_chan_peer(const struct dp_chan *ch);
+uint16_t dp_chan_src_port(const struct dp_chan *ch);
+/* Bytes of messages sent and received. */
+void dp_chan_bytes(const struct dp_chan *ch, uint64_t *sent, uint64_t *recvd);
+
+/* Monotonic µs. */
+uint64_t dp_port_now_us(void);
+
+#endif

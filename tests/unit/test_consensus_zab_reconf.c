@@ -1,0 +1,282 @@
+/* tests/unit/test_consensus_zab_reconf.c. Description: membership change in
+ * the Zab core. A config txn proposed with zab_propose_config commits only at
+ * a voter quorum of the old AND of the new config (txns before it need the
+ * old one only); a second one is refused while one is pending; applying a
+ * config in which the leader is no voter makes it step down; a learner whose
+ * own role flips goes LOOKING; the new quorum size governs commits after. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consensus/zab_int.h"
+#include "tests/lib/tn_test.h"
+
+#define Z(e, c) ((tn_zxid)(e) << 32 | (c))
+#define ACTS_MAX 256
+
+struct cap {
+	uint32_t n, commits;
+	tn_zxid last_commit;
+	struct zab_msg m[ACTS_MAX];
+	uint32_t to[ACTS_MAX];
+	uint8_t *buf[ACTS_MAX];
+};
+
+static void cap_free(struct cap *c)
+{
+	for (uint32_t i = 0; i < c->n; i++)
+		free(c->buf[i]);
+	c->n = 0;
+	c->commits = 0;
+}
+
+static void drain(struct zab *z, struct cap *c)
+{
+	struct zab_act a;
+	cap_free(c);
+	while (zab_next_action(z, &a)) {
+		if (a.kind == ZAB_ACT_COMMIT) {
+			c->commits++;
+			c->last_commit = a.zxid;
+		}
+		if (a.kind != ZAB_ACT_SEND)
+			continue;
+		CU_ASSERT_FATAL(c->n < ACTS_MAX);
+		c->buf[c->n] = malloc(a.len);
+		memcpy(c->buf[c->n], a.data, a.len);
+		c->to[c->n] = a.peer;
+		CU_ASSERT(zab_msg_decode(c->buf[c->n], a.len, &c->m[c->n]) == 0);
+		c->n++;
+	}
+}
+
+static const struct zab_msg *find_send(const struct cap *c, uint32_t peer, uint8_t kind)
+{
+	for (uint32_t i = 0; i < c->n; i++)
+		if (c->to[i] == peer && c->m[i].kind == kind)
+			return &c->m[i];
+	return NULL;
+}
+
+static int deliver(struct zab *z, uint32_t from, const struct zab_msg *m, uint64_t now)
+{
+	uint8_t buf[4096];
+	size_t len = zab_msg_encode(m, buf, sizeof(buf));
+	CU_ASSERT_FATAL(len <= sizeof(buf));
+	return zab_on_message(z, from, buf, len, now);
+}
+
+static struct zab_cfg cfg_n(uint32_t me, uint32_t voters, uint32_t observers)
+{
+	struct zab_cfg c = { .my_id = me, .member_count = voters + observers, .tick_ms = 100,
+			     .init_limit = 10, .sync_limit = 5, .finalize_wait_ms = 50 };
+	for (uint32_t i = 0; i < voters + observers; i++)
+		c.members[i] = (struct zab_member){ i + 1, i >= voters };
+	return c;
+}
+
+struct lead {
+	struct zab *z;
+	struct cap *c;
+	uint64_t now;
+	uint32_t epoch;
+};
+
+/* Core 1 leads voters 1..@voters (observers after them), every learner synced. */
+static void lead_setup(struct lead *L, uint32_t voters, uint32_t observers)
+{
+	struct zab_cfg cf = cfg_n(1, voters, observers);
+	struct zab_durable d = { 0, 0, 0, 0 };
+	struct zab_info in;
+
+	L->c = calloc(1, sizeof(*L->c));
+	L->now = 1000;
+	CU_ASSERT_FATAL(zab_create(&L->z, &cf, &d, L->now) == 0);
+	zab_tick(L->z, L->now);
+	for (uint32_t p = 2; p <= voters + observers; p++)
+		zab_on_peer_up(L->z, p, L->now);
+	for (uint32_t p = 2; p <= voters; p++) {
+		struct zab_msg v = { .kind = ZAB_M_VOTE, .state = ZAB_LOOKING, .round = 1, .leader = 1 };
+		CU_ASSERT(deliver(L->z, p, &v, L->now) == 0);
+	}
+	L->now += 100;
+	zab_tick(L->z, L->now);
+	drain(L->z, L->c);
+	zab_info(L->z, &in);
+	CU_ASSERT_FATAL(in.role == ZAB_LEADING);
+	for (uint32_t p = 2; p <= voters + observers; p++) {
+		struct zab_msg fi = { .kind = ZAB_M_FOLLOWERINFO, .observer = p > voters, .nonce = 70 + p };
+		struct zab_msg ae = { .kind = ZAB_M_ACKEPOCH, .nonce = 70 + p };
+		CU_ASSERT(deliver(L->z, p, &fi, L->now) == 0);
+		drain(L->z, L->c);
+		if (find_send(L->c, p, ZAB_M_LEADERINFO))
+			L->epoch = find_send(L->c, p, ZAB_M_LEADERINFO)->epoch;
+		CU_ASSERT(deliver(L->z, p, &ae, L->now) == 0);
+		drain(L->z, L->c);
+	}
+	CU_ASSERT_FATAL(L->epoch == 1);
+	for (uint32_t p = 2; p <= voters + observers; p++) {
+		struct zab_msg nl = { .kind = ZAB_M_ACKNL, .epoch = L->epoch };
+		CU_ASSERT(deliver(L->z, p, &nl, L->now) == 0);
+		drain(L->z, L->c);
+	}
+	zab_info(L->z, &in);
+	CU_ASSERT_FATAL(in.serving);
+}
+
+static void lead_free(struct lead *L)
+{
+	zab_destroy(L->z);
+	cap_free(L->c);
+	free(L->c);
+}
+
+static void ack(struct lead *L, uint32_t p, tn_zxid zxid)
+{
+	struct zab_msg a = { .kind = ZAB_M_ACK, .zxid = zxid };
+	CU_ASSERT(deliver(L->z, p, &a, L->now) == 0);
+	drain(L->z, L->c);
+}
+
+static enum zab_role role_of(struct zab *z)
+{
+	struct zab_info in;
+	zab_info(z, &in);
+	return in.role;
+}
+
+/* 3 voters grow to 5 (4 and 5 unknown yet): the config txn needs 3 of the
+ * new 5, so 1+2 (an old quorum) is not enough; the txn before it is. */
+static void test_joint_quorum_grow(void)
+{
+	struct lead L;
+	struct zab_member five[5] = { { 1, false }, { 2, false }, { 3, false }, { 4, false }, { 5, false } };
+	tn_zxid a, j, b;
+
+	lead_setup(&L, 3, 0);
+	a = zab_next_zxid(L.z);
+	CU_ASSERT_EQUAL(zab_propose(L.z, a, "a", 1), 0);
+	j = zab_next_zxid(L.z);
+	CU_ASSERT_EQUAL(zab_propose_config(L.z, j, "cfg", 3, five, 5), 0);
+	CU_ASSERT(zab_config_pending(L.z));
+	b = zab_next_zxid(L.z);
+	CU_ASSERT_EQUAL(zab_propose_config(L.z, b, "c2", 2, five, 5), -EBUSY);
+	CU_ASSERT_EQUAL(zab_propose(L.z, b, "b", 1), 0);
+	CU_ASSERT_EQUAL(zab_synced_voters(L.z, five, 5), 3);
+	zab_flush(L.z, L.now);
+	zab_on_logged(L.z, b, 0, L.now);
+	drain(L.z, L.c);
+	ack(&L, 2, b);
+	CU_ASSERT_EQUAL(L.c->commits, 1); /* a only: {1,2} is 2 of the new 5 */
+	CU_ASSERT_EQUAL(L.c->last_commit, a);
+	CU_ASSERT(zab_config_pending(L.z));
+	ack(&L, 3, b);
+	CU_ASSERT_EQUAL(L.c->commits, 2); /* j and b: 3 of 5 and 3 of 3 */
+	CU_ASSERT_EQUAL(L.c->last_commit, b);
+	CU_ASSERT(!zab_config_pending(L.z));
+	/* the host applies it: now 3 of 5 voters form the quorum */
+	CU_ASSERT_EQUAL(zab_set_config(L.z, five, 5, L.now), 0);
+	CU_ASSERT_EQUAL(role_of(L.z), ZAB_LEADING);
+	CU_ASSERT_EQUAL(L.z->quorum, 3);
+	lead_free(&L);
+}
+
+/* 3 voters shrink to {1,2} with 3 removed: 3's ack is needed by the old
+ * quorum only when 2 is silent; after applying, {1,2} is the quorum. */
+static void test_joint_quorum_shrink(void)
+{
+	struct lead L;
+	struct zab_member two[2] = { { 1, false }, { 2, false } };
+	tn_zxid j, b;
+
+	lead_setup(&L, 3, 0);
+	j = zab_next_zxid(L.z);
+	CU_ASSERT_EQUAL(zab_propose_config(L.z, j, "cfg", 3, two, 2), 0);
+	zab_flush(L.z, L.now);
+	zab_on_logged(L.z, j, 0, L.now);
+	drain(L.z, L.c);
+	ack(&L, 3, j);
+	CU_ASSERT_EQUAL(L.c->commits, 0); /* old quorum {1,3}, but new needs 2 of {1,2} */
+	ack(&L, 2, j);
+	CU_ASSERT_EQUAL(L.c->commits, 1);
+	CU_ASSERT_EQUAL(zab_set_config(L.z, two, 2, L.now), 0);
+	CU_ASSERT_EQUAL(role_of(L.z), ZAB_LEADING);
+	CU_ASSERT_EQUAL(zab_idx(L.z, 3), -1);
+	b = zab_next_zxid(L.z);
+	CU_ASSERT_EQUAL(zab_propose(L.z, b, "b", 1), 0);
+	zab_flush(L.z, L.now);
+	zab_on_logged(L.z, b, 0, L.now);
+	drain(L.z, L.c);
+	CU_ASSERT(find_send(L.c, 3, ZAB_M_PROPOSAL) == NULL); /* 3 is gone */
+	ack(&L, 2, b);
+	CU_ASSERT_EQUAL(L.c->commits, 1);
+	lead_free(&L);
+}
+
+/* The leader is not in the new config: it steps down once it applies it. */
+static void test_leader_removed_steps_down(void)
+{
+	struct lead L;
+	struct zab_member m[3] = { { 2, false }, { 3, false }, { 4, false } };
+	struct zab_member bad[2] = { { 2, false }, { 2, true } };
+
+	lead_setup(&L, 3, 0);
+	CU_ASSERT_EQUAL(zab_set_config(L.z, bad, 2, L.now), -EINVAL);
+	CU_ASSERT_EQUAL(role_of(L.z), ZAB_LEADING);
+	CU_ASSERT_EQUAL(zab_set_config(L.z, m, 3, L.now), 0);
+	CU_ASSERT_EQUAL(role_of(L.z), ZAB_LOOKING);
+	CU_ASSERT(L.z->i_observer); /* kept as a silent non-voter */
+	CU_ASSERT_EQUAL(L.z->quorum, 2);
+	lead_free(&L);
+}
+
+/* An observer that becomes a voter (swap): the leader forgets its observer
+ * stream so it reconnects as a follower; its FOLLOWERINFO as a participant
+ * is then accepted. A learner core whose own role flips goes LOOKING. */
+static void test_observer_swap(void)
+{
+	struct lead L;
+	struct zab_member m[4] = { { 1, false }, { 2, false }, { 3, true }, { 4, false } };
+	struct zab_cfg cf = cfg_n(4, 3, 1);
+	struct zab_durable d = { 0, 0, 0, 0 };
+	struct zab_msg fi = { .kind = ZAB_M_FOLLOWERINFO, .observer = false, .nonce = 99 };
+	struct zab *o;
+
+	lead_setup(&L, 3, 1);
+	CU_ASSERT_EQUAL(L.z->ln[3].st, LN_SYNCED);
+	CU_ASSERT_EQUAL(zab_set_config(L.z, m, 4, L.now), 0);
+	CU_ASSERT_EQUAL(role_of(L.z), ZAB_LEADING);
+	CU_ASSERT_EQUAL(L.z->ln[3].st, LN_NONE);
+	CU_ASSERT_EQUAL(L.z->quorum, 2); /* voters 1,2,4 */
+	CU_ASSERT(deliver(L.z, 4, &fi, L.now) == 0);
+	drain(L.z, L.c);
+	CU_ASSERT(find_send(L.c, 4, ZAB_M_LEADERINFO) != NULL);
+	lead_free(&L);
+
+	/* the learner side: observer 4 following leader 1 becomes a voter */
+	CU_ASSERT_FATAL(zab_create(&o, &cf, &d, 1000) == 0);
+	zab_tick(o, 1000);
+	CU_ASSERT(o->i_observer);
+	CU_ASSERT_EQUAL(zab_set_config(o, m, 4, 1100), 0);
+	CU_ASSERT(!o->i_observer);
+	CU_ASSERT_EQUAL(role_of(o), ZAB_LOOKING);
+	zab_destroy(o);
+}
+
+static CU_TestInfo tests[] = {
+	{ "joint_quorum_grow", test_joint_quorum_grow },
+	{ "joint_quorum_shrink", test_joint_quorum_shrink },
+	{ "leader_removed_steps_down", test_leader_removed_steps_down },
+	{ "observer_swap", test_observer_swap },
+	CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+	{ "zab_reconf", NULL, NULL, NULL, NULL, tests },
+	CU_SUITE_INFO_NULL,
+};
+
+int main(int argc, char **argv)
+{
+	return tn_test_main(argc, argv, suites);
+}
