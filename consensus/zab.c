@@ -433,16 +433,13 @@ int zab_create(struct zab **out, const struct zab_cfg *cfg, const struct zab_dur
 	if (me < 0 || voters == 0 || d->last_applied > d->last_logged ||
 	    d->current_epoch > d->accepted_epoch)
 		return -EINVAL;
-	/* learner masters: observers only, members, not ourselves, no repeats */
+	/* learner masters: not ourselves, no repeats (on a voter, or naming a
+	 * non-member, they are ignored: reconfiguration may change either) */
 	for (uint32_t i = 0; i < ZAB_UPSTREAM_MAX && cfg->upstream[i]; i++) {
-		uint32_t u = cfg->upstream[i];
-		bool member = false;
-		for (uint32_t j = 0; j < cfg->member_count; j++)
-			member |= cfg->members[j].id == u;
-		if (!cfg->members[me].observer || u == cfg->my_id || !member)
+		if (cfg->upstream[i] == cfg->my_id)
 			return -EINVAL;
 		for (uint32_t j = 0; j < i; j++)
-			if (cfg->upstream[j] == u)
+			if (cfg->upstream[j] == cfg->upstream[i])
 				return -EINVAL;
 	}
 	z = calloc(1, sizeof(*z));

@@ -77,10 +77,28 @@
  *     leader that loses a voter quorum for syncLimit ticks goes LOOKING.
  *   Epoch roll-over: when the counter would pass zab_cfg.zxid_counter_max the
  *     leader stops proposing and steps down, so a new epoch starts.
+ *   Reconfiguration (zab_reconf.c): the new config is an ordinary txn the
+ *     core never parses. The leader proposes it with zab_propose_config; from
+ *     its zxid on, commits need a voter quorum of the old AND the new config
+ *     (joint quorum), and a leader that inherited such an uncommitted txn
+ *     (zab_note_config, called by hosts when they log one) establishes only
+ *     with synced quorums of both. Every host applies the committed config
+ *     with zab_set_config when it executes that COMMIT (or, for a config it
+ *     recovered, once zab_known_committed reaches it): the member table is
+ *     rebuilt by id; a leader that is no voter any more steps down (a new
+ *     election among the new voters), a learner whose role flipped
+ *     reconnects, a removed server stays silent. A learner whose announced
+ *     role disagrees with the leader's config (it missed a reconfig) is synced
+ *     as a non-voting observer, so the config txn reaches it. Election answers
+ *     from every member count toward finding a running leader.
+ *     Gap: votes do not carry the config, so servers left with different
+ *     committed configs (one crashed through several changes) may fail to
+ *     agree on a leader until an operator restarts them with the current one.
  *   Learner masters (consensus/zab_master.c; ZooKeeper 3.6's ObserverMaster
  *     plus chaining): an observer with zab_cfg.upstream syncs from and
  *     follows the first candidate whose channel is up (a follower or another
- *     observer), falling back down the list and finally to the leader, and
+ *     observer; the leader in the list is skipped), falling back down the
+ *     list and finally to the leader, and
  *     resumes from its last zxid. Any serving learner is a master: it answers
  *     an observer's FOLLOWERINFO with LEADERINFO (its epoch), syncs it from
  *     its own committed history (DIFF, TRUNC, or SNAP through SNAP_SEND), then
@@ -124,8 +142,9 @@ struct zab_cfg {
 	uint32_t history_max;         /* committed txns kept for DIFF (0: 100000) */
 	uint64_t history_bytes_max;   /* and their bytes (0: 256 MiB) */
 	uint32_t zxid_counter_max;    /* roll the epoch before the counter passes it (0: 0xfffffff0) */
-	/* observers only: servers to follow before the leader, in preference
-	 * order (0 ends the list; not my_id; members); empty: the leader */
+	/* observers: servers to follow before the leader, in preference order
+	 * (0 ends the list; not my_id, no repeats; ignored while we are a voter,
+	 * and so are entries that are not members); empty: the leader */
 	uint32_t upstream[ZAB_UPSTREAM_MAX];
 };
 
@@ -256,10 +275,20 @@ int zab_sync(struct zab *z, uint64_t tag);
  * or -EBUSY (one is already pending), -EINVAL (bad member list). */
 int zab_propose_config(struct zab *z, tn_zxid zxid, const void *txn, size_t len,
 		       const struct zab_member *members, uint32_t n);
+/* Any server: a config txn at @zxid is in our log (LOG_APPEND, or the
+ * recovered tail), not known committed. Should we lead before it commits,
+ * the joint rule above holds for it. Return 0, -EINVAL. */
+int zab_note_config(struct zab *z, tn_zxid zxid, const struct zab_member *members, uint32_t n);
+/* While serving: a zxid known committed ensemble-wide (leader: its commit
+ * point; learner: the leader's, as last heard), else 0. A host that
+ * recovered a config txn above its last committed config applies it once
+ * this reaches it (recovery applies the whole log, committed or not). */
+tn_zxid zab_known_committed(const struct zab *z);
 /* Leader: a proposed config is not committed yet. */
 bool zab_config_pending(const struct zab *z);
-/* Leader: how many voters of @members are us or synced learners (0 when
- * not leading): the host refuses a config they are no quorum of. */
+/* Leader: how many voters of @members are us or synced followers (0 when
+ * not leading; observers never ACK, so one to promote does not count): the
+ * host refuses a config they are no quorum of, as it could not commit. */
 uint32_t zab_synced_voters(const struct zab *z, const struct zab_member *members, uint32_t n);
 /* Any server: the committed config is now @members (the host calls it when
  * it executes the COMMIT of a config txn, installs a snapshot holding one, or

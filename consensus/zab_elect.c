@@ -146,9 +146,12 @@ static void check_outset(struct zab *z, const struct peer_vote *pv)
 	if (!z->outset[li].valid || z->outset[li].state != ZAB_LEADING ||
 	    z->outset[li].v.leader != pv->v.leader)
 		return;
+	/* every member in the stream counts, observers too: after a reconfig our
+	 * own view of who votes may be stale, and following a leader that is no
+	 * longer one only costs a timeout (discovery decides) */
 	for (uint32_t i = 0; i < z->cfg.member_count; i++) {
 		const struct peer_vote *o = &z->outset[i];
-		if (!z->cfg.members[i].observer && o->valid && o->v.leader == pv->v.leader)
+		if (o->valid && o->v.leader == pv->v.leader)
 			n++;
 	}
 	if (n >= z->quorum)
@@ -175,13 +178,14 @@ void zab_elect_on_vote(struct zab *z, uint32_t peer, const struct zab_msg *m)
 		}
 		return;
 	}
-	if (from_observer || m->state == ZAB_OBSERVING) {
-		z->dropped++;
-		return;
-	}
 	if (m->state != ZAB_LOOKING) {
+		/* an answer from a member in the stream (an observer's too) */
 		z->outset[pi] = pv;
 		check_outset(z, &pv);
+		return;
+	}
+	if (from_observer) {
+		z->dropped++;
 		return;
 	}
 	if (z->i_observer || !zab_is_voter(z, m->leader)) {

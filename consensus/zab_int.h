@@ -243,6 +243,9 @@ int zab_leader_sync(struct zab *z, uint64_t tag);
 
 /* zab_reconf.c: @c clamped to what the joint quorum allows */
 tn_zxid zab_reconf_clamp(const struct zab *z, tn_zxid c);
+/* A leader holding an uncommitted config txn establishes only with a synced
+ * quorum of that config as well. */
+bool zab_reconf_may_establish(const struct zab *z);
 
 /* zab_learner.c */
 void zab_learner_start(struct zab *z, uint32_t leader);

@@ -13,6 +13,7 @@
 #include "consensus/zab_int.h"
 
 static uint64_t confirmed_seq(const struct zab *z);
+static void try_commit(struct zab *z);
 
 static bool in_stream(const struct learner *l)
 {
@@ -23,7 +24,8 @@ static uint32_t count_voters(const struct zab *z, uint8_t min_st)
 {
 	uint32_t n = 1; /* the leader */
 	for (uint32_t i = 0; i < z->cfg.member_count; i++)
-		if (i != z->my_idx && !z->cfg.members[i].observer && z->ln[i].st >= min_st)
+		if (i != z->my_idx && !z->cfg.members[i].observer && !z->ln[i].observer &&
+		    z->ln[i].st >= min_st)
 			n++;
 	return n;
 }
@@ -183,16 +185,17 @@ static void maybe_establish(struct zab *z)
 {
 	if (!z->epoch_acked || z->established || z->last_durable < z->last_logged)
 		return;
-	if (count_voters(z, LN_SYNCED) < z->quorum)
+	if (count_voters(z, LN_SYNCED) < z->quorum || !zab_reconf_may_establish(z))
 		return;
 	z->established = true;
 	z->last_flushed = z->last_proposed;
-	if (z->last_proposed > z->last_committed)
-		advance_commit(z, z->last_proposed);
+	if (zab_reconf_clamp(z, z->last_proposed) > z->last_committed)
+		advance_commit(z, zab_reconf_clamp(z, z->last_proposed));
 	for (uint32_t k = 0; k < z->cfg.member_count; k++)
 		if (k != z->my_idx && z->ln[k].st == LN_SYNCED)
 			send_uptodate(z, z->cfg.members[k].id);
 	zab_set_serving(z, true);
+	try_commit(z); /* an inherited config txn: a new-config quorum may have it */
 }
 
 static void try_commit(struct zab *z)
@@ -403,10 +406,9 @@ void zab_leader_on_msg(struct zab *z, uint32_t peer, const struct zab_msg *m)
 	l->heard_ms = z->now_ms;
 	switch (m->kind) {
 	case ZAB_M_FOLLOWERINFO:
-		if (m->observer != z->cfg.members[k].observer) {
-			z->dropped++;
-			return;
-		}
+		/* a role that disagrees with the config: a learner that missed a
+		 * reconfig. Sync it as an observer (it never counts); the config txn
+		 * reaches it in the sync and it reconnects in its new role. */
 		if (l->st != LN_NONE && l->nonce == m->nonce) {
 			if (l->st == LN_WAIT_ACKEPOCH)
 				send_leaderinfo(z, (uint32_t)k); /* a resend crossed ours */
@@ -419,7 +421,9 @@ void zab_leader_on_msg(struct zab *z, uint32_t peer, const struct zab_msg *m)
 			return;
 		}
 		zab_sync_drop_peer(z, peer);
-		*l = (struct learner){ .st = LN_INFO, .observer = m->observer, .nonce = m->nonce,
+		*l = (struct learner){ .st = LN_INFO,
+				       .observer = m->observer || z->cfg.members[k].observer,
+				       .nonce = m->nonce,
 				       .accepted_epoch = m->accepted_epoch, .current_epoch = m->current_epoch,
 				       .last_logged = m->zxid, .prev_last = m->zxid2, .heard_ms = z->now_ms };
 		if (z->epoch_decided)

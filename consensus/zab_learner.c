@@ -249,6 +249,10 @@ void zab_learner_on_msg(struct zab *z, uint32_t peer, const struct zab_msg *m)
 
 void zab_learner_tick(struct zab *z)
 {
+	if (zab_idx(z, z->upstream) < 0) {
+		zab_go_looking(z); /* our master left the configuration */
+		return;
+	}
 	uint64_t limit = (z->lphase == LP_BROADCAST ? z->cfg.sync_limit : z->cfg.init_limit) *
 			 (uint64_t)z->cfg.tick_ms;
 	if (z->now_ms - z->heard_ms > limit) {

@@ -18,7 +18,8 @@
  * drop the silent ones, as a leader does.
  *
  * Candidates (the observer side): zab_cfg.upstream in order, then the
- * leader; a candidate whose channel is down is skipped at once; a failed
+ * leader; a candidate whose channel is down, or that is the leader itself
+ * (the last resort), is skipped at once; a failed
  * attempt moves to the next one; a session that served restarts from the
  * first. A master that stops serving (any go_looking) sends LEAVE to its
  * downstreams; one that is not serving answers FOLLOWERINFO with LEAVE; one
@@ -51,12 +52,15 @@ static uint32_t upstream_count(const struct zab *z)
 
 uint32_t zab_master_pick(struct zab *z, uint32_t leader)
 {
-	uint32_t n = upstream_count(z);
+	uint32_t n = z->i_observer ? upstream_count(z) : 0; /* voters follow the leader */
 
-	/* the first candidate from up_next whose channel is up; else the leader */
+	/* the first candidate from up_next whose channel is up, else the
+	 * leader; the leader among them is skipped (it is the last resort, and
+	 * the point is to spare it) */
 	for (; z->up_next < n; z->up_next++) {
 		uint32_t u = z->cfg.upstream[z->up_next];
-		if (u == leader || z->peer_up[zab_idx(z, u)])
+		int ui = zab_idx(z, u); /* < 0: no longer a member (reconfiguration) */
+		if (u != leader && ui >= 0 && z->peer_up[ui])
 			return u;
 	}
 	return leader;

@@ -6,7 +6,11 @@
  * every txn at or above that zxid commits only when a voter quorum of the
  * current config AND a voter quorum of the new one have it durable (a
  * joint quorum; new voters that are not synced with us simply have not
- * acked). The host, on every server, applies the committed config with
+ * acked). Learners (and a restarted server) hear of a config txn they log
+ * through zab_note_config(), so if one of them becomes the leader before it
+ * commits, the same joint rule holds for it (establishment commits the
+ * inherited history only up to the config txn until a new-config quorum has
+ * it too). The host, on every server, applies the committed config with
  * zab_set_config() once it executes that COMMIT (or installs a snapshot, or
  * recovers, holding it): the member table is rebuilt by id, per-peer state of
  * the members that stay is kept, and
@@ -74,16 +78,43 @@ static tn_zxid new_quorum_point(const struct zab *z)
 	return v[q - 1];
 }
 
+/* A config txn is noted, uncommitted and still in our log (one truncated
+ * away since binds nothing). */
+static bool joint_live(const struct zab *z)
+{
+	return z->joint && z->joint_zxid > z->last_committed && zab_hist_contains(z, z->joint_zxid);
+}
+
 tn_zxid zab_reconf_clamp(const struct zab *z, tn_zxid c)
 {
 	tn_zxid cn;
 
-	if (!z->joint || c < z->joint_zxid)
+	if (!joint_live(z) || c < z->joint_zxid)
 		return c;
 	cn = new_quorum_point(z);
 	if (cn < z->joint_zxid)
 		return z->joint_zxid - 1; /* everything before the config txn only */
 	return TN_MIN(c, cn);
+}
+
+bool zab_reconf_may_establish(const struct zab *z)
+{
+	uint32_t voters = 0, synced = 0;
+
+	if (!joint_live(z))
+		return true;
+	/* a config txn in our log may have committed: a new leader needs a
+	 * quorum of it too, or the new config could elect another leader */
+	for (uint32_t i = 0; i < z->joint_count; i++) {
+		int k;
+		if (z->joint_members[i].observer)
+			continue;
+		voters++;
+		k = zab_idx(z, z->joint_members[i].id);
+		if (k == (int)z->my_idx || (k >= 0 && z->ln[k].st == LN_SYNCED && !z->ln[k].observer))
+			synced++;
+	}
+	return synced >= voters / 2 + 1;
 }
 
 int zab_propose_config(struct zab *z, tn_zxid zxid, const void *txn, size_t len,
@@ -93,7 +124,7 @@ int zab_propose_config(struct zab *z, tn_zxid zxid, const void *txn, size_t len,
 
 	if (!members_ok(members, n))
 		return -EINVAL;
-	if (z->joint)
+	if (joint_live(z))
 		return -EBUSY;
 	rc = zab_propose(z, zxid, txn, len);
 	if (rc < 0)
@@ -105,9 +136,31 @@ int zab_propose_config(struct zab *z, tn_zxid zxid, const void *txn, size_t len,
 	return 0;
 }
 
+int zab_note_config(struct zab *z, tn_zxid zxid, const struct zab_member *members, uint32_t n)
+{
+	if (!members_ok(members, n))
+		return -EINVAL;
+	if (zxid <= z->last_committed)
+		return 0; /* committed: the host applies it with zab_set_config */
+	z->joint = true;
+	z->joint_zxid = zxid;
+	z->joint_count = n;
+	memcpy(z->joint_members, members, n * sizeof(*members));
+	return 0;
+}
+
+tn_zxid zab_known_committed(const struct zab *z)
+{
+	if (!z->serving)
+		return 0;
+	if (z->role == ZAB_LEADING)
+		return z->last_committed;
+	return z->leader_commit;
+}
+
 bool zab_config_pending(const struct zab *z)
 {
-	return z->joint && z->role == ZAB_LEADING && z->last_committed < z->joint_zxid;
+	return z->role == ZAB_LEADING && joint_live(z);
 }
 
 uint32_t zab_synced_voters(const struct zab *z, const struct zab_member *members, uint32_t n)
@@ -123,8 +176,8 @@ uint32_t zab_synced_voters(const struct zab *z, const struct zab_member *members
 		k = zab_idx(z, members[i].id);
 		if (k == (int)z->my_idx)
 			c++;
-		else if (k >= 0 && z->ln[k].st == LN_SYNCED)
-			c++; /* a synced observer that becomes a voter counts too */
+		else if (k >= 0 && z->ln[k].st == LN_SYNCED && !z->ln[k].observer)
+			c++; /* an observer to promote does not ACK until it reconnects */
 	}
 	return c;
 }

@@ -49,8 +49,8 @@
 #define DPDK_ARP_CAP 256u
 #define DPDK_ARP_TTL_MS 60000u
 #define DPDK_ARP_EXPIRE_EVERY_MS 100u
-#define DPDK_IDLE_SPIN_POLLS 64u      /* empty polls before adaptive polling sleeps */
-#define DPDK_IDLE_STEP_US 20u         /* sleep grows by this per further empty poll */
+#define DPDK_IDLE_SPIN_US 300u        /* adaptive: keep polling this long after traffic */
+#define DPDK_IDLE_SLOPE 4u            /* then sleep 1/4 of the idle time so far (capped) */
 #define DPDK_NAME_MAX 128u
 #define DPDK_L2_L3_LEN (DP_NET_ETH_HDR_LEN + DP_NET_IP4_HDR_LEN + DP_NET_UDP_HDR_LEN)
 
@@ -70,6 +70,7 @@ struct dpdk {
 	uint16_t ip_id;
 	bool rx_csum, tx_udp_csum;
 	uint64_t idle_polls;
+	uint64_t last_rx_us;          /* adaptive polling: when a burst last brought frames */
 	uint64_t next_expire_ms;
 	struct dp_port *p;
 };
@@ -218,6 +219,7 @@ static unsigned dpdk_recv(struct dp_port *p, struct dp_port_dgram *out, unsigned
 		return 0;
 	}
 	d->idle_polls = 0;
+	d->last_rx_us = dp_port_now_us();
 	p->st.rx_bursts++;
 	for (unsigned i = 0; i < n; i++) {
 		struct rte_mbuf *m = rx[i];
@@ -367,10 +369,12 @@ static unsigned dpdk_fds(const struct dp_port *p, int *fds)
 static uint64_t dpdk_idle_us(const struct dp_port *p)
 {
 	const struct dpdk *d = p->be;
-	if (p->cfg.busy_poll || d->idle_polls < DPDK_IDLE_SPIN_POLLS)
+	uint64_t idle = dp_port_now_us() - d->last_rx_us;
+	/* a reply usually follows within a round trip: spin through it, then
+	 * sleep longer the longer the port has been quiet */
+	if (p->cfg.busy_poll || idle < DPDK_IDLE_SPIN_US)
 		return 0;
-	return TN_MIN((d->idle_polls - DPDK_IDLE_SPIN_POLLS + 1) * DPDK_IDLE_STEP_US,
-		      DP_PORT_IDLE_US_MAX);
+	return TN_MIN((idle - DPDK_IDLE_SPIN_US) / DPDK_IDLE_SLOPE + 1, DP_PORT_IDLE_US_MAX);
 }
 
 static void dpdk_close(struct dp_port *p)

@@ -246,8 +246,12 @@ void dp_udp_arm(struct dp_worker *w, struct io_uring_sqe *sqe);
 bool dp_udp_on_poll(struct dp_worker *w, int res, bool more);
 /* Receive and handle a bounded batch of datagrams. Return how many. */
 unsigned dp_udp_poll(struct dp_worker *w);
-/* Send what @c (a datagram attachment) queued in @acc as datagrams. */
+/* Queue what @c (a datagram attachment) queued in @acc as datagrams. */
 void dp_udp_flush(struct dp_conn *c);
+/* Send the datagrams queued this loop turn (one sendmmsg). */
+void dp_udp_tx_flush(struct dp_worker *w);
+/* Log the dp_udp_stats counters (at stop: what was dropped and why). */
+void dp_udp_log_stats(struct dp *dp);
 /* @c is being freed: unlink and free its datagram state. */
 void dp_udp_conn_release(struct dp_conn *c);
 

@@ -30,9 +30,9 @@
 #include "dataplane/dp_rel.h"
 
 #define KUDP_SOCKBUF_BYTES (8u << 20)  /* rx/tx socket buffers: a window of segments */
-#define CHAN_RTO_INIT_US 200000u
-#define CHAN_RTO_MIN_US 5000u
-#define CHAN_RTO_MAX_US 1000000u
+#define CHAN_RTO_INIT_US 100000u
+#define CHAN_RTO_MIN_US 20000u   /* below this a loaded 2-core box fires spuriously */
+#define CHAN_RTO_MAX_US 250000u  /* backoff cap: a LAN peer never waits seconds */
 #define CHAN_ACK_DELAY_US 500u
 #define CHAN_RCVBUF_BYTES (64ull << 20)
 
@@ -425,6 +425,13 @@ uint32_t dp_chan_overhead(void)
 	return DP_REL_DGRAM_MAX(0u);
 }
 
+/* A reset whose re-init failed (-ENOMEM) leaves the dp_rel zeroed: the
+ * channel is then down and dp_chan_poll tries the init again. */
+static bool chan_ok(const struct dp_chan *ch)
+{
+	return ch->rel.tx != NULL;
+}
+
 static int chan_emit(void *arg, const void *dgram, size_t len)
 {
 	struct dp_chan *ch = arg;
@@ -434,6 +441,8 @@ static int chan_emit(void *arg, const void *dgram, size_t len)
 /* Add what the channel counted since last time to the port's counters. */
 static void chan_account(struct dp_chan *ch)
 {
+	if (!chan_ok(ch))
+		return;
 	const struct dp_rel_stats *s = dp_rel_stats(&ch->rel);
 	struct dp_port_stats *ps = &ch->port->st;
 
@@ -487,8 +496,8 @@ void dp_chan_destroy(struct dp_chan *ch)
 
 int dp_chan_reset(struct dp_chan *ch, uint64_t now_us)
 {
-	bool was_up = ch->rel.up;
-	uint64_t inc = ch->rel.my_inc + 1;   /* the peer must see a restart */
+	bool was_up = chan_ok(ch) && ch->rel.up;
+	uint64_t inc = TN_MAX(ch->rel.my_inc, ch->rcfg.incarnation) + 1;   /* the peer sees a restart */
 
 	chan_account(ch);
 	ch->port->st.chan_resets++;
@@ -504,6 +513,8 @@ int dp_chan_reset(struct dp_chan *ch, uint64_t now_us)
 
 int dp_chan_input(struct dp_chan *ch, const void *dgram, size_t len, uint64_t now_us)
 {
+	if (!chan_ok(ch))
+		return -ESTALE;
 	int rc = dp_rel_input(&ch->rel, dgram, len, now_us);
 	chan_account(ch);
 	return rc;
@@ -511,6 +522,8 @@ int dp_chan_input(struct dp_chan *ch, const void *dgram, size_t len, uint64_t no
 
 int dp_chan_send(struct dp_chan *ch, const void *msg, size_t len)
 {
+	if (!chan_ok(ch))
+		return -ENOBUFS;
 	int rc = dp_rel_send(&ch->rel, msg, len);
 	if (rc == -EAGAIN)
 		return -ENOBUFS;
@@ -521,6 +534,8 @@ int dp_chan_send(struct dp_chan *ch, const void *msg, size_t len)
 
 int dp_chan_poll(struct dp_chan *ch, uint64_t now_us)
 {
+	if (!chan_ok(ch) && dp_rel_init(&ch->rel, &ch->rcfg, now_us) < 0)
+		return 0;
 	int n = dp_rel_poll(&ch->rel, now_us, chan_emit, ch);
 	chan_account(ch);
 	return n;
@@ -528,6 +543,8 @@ int dp_chan_poll(struct dp_chan *ch, uint64_t now_us)
 
 int dp_chan_recv(struct dp_chan *ch, const uint8_t **msg, size_t *len)
 {
+	if (!chan_ok(ch))
+		return 0;
 	int r = dp_rel_recv(&ch->rel, msg, len);
 	if (r > 0)
 		ch->recv_bytes += *len;
@@ -540,6 +557,8 @@ int dp_chan_event(struct dp_chan *ch)
 		ch->down_pending = false;
 		return DP_CHAN_EV_DOWN;
 	}
+	if (!chan_ok(ch))
+		return DP_CHAN_EV_NONE;
 	int ev = dp_rel_event(&ch->rel);
 	return ev == DP_REL_EV_UP ? DP_CHAN_EV_UP : ev == DP_REL_EV_DOWN ? DP_CHAN_EV_DOWN
 									 : DP_CHAN_EV_NONE;
@@ -547,12 +566,12 @@ int dp_chan_event(struct dp_chan *ch)
 
 bool dp_chan_is_up(const struct dp_chan *ch)
 {
-	return ch->rel.up != 0;
+	return chan_ok(ch) && ch->rel.up != 0;
 }
 
 uint64_t dp_chan_next_timer(const struct dp_chan *ch)
 {
-	return dp_rel_next_timer(&ch->rel);
+	return chan_ok(ch) ? dp_rel_next_timer(&ch->rel) : dp_port_now_us() + 100000u;
 }
 
 const struct dp_port_addr *dp_chan_peer(const struct dp_chan *ch)

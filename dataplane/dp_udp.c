@@ -27,12 +27,14 @@
  *
  * Receiving is plain non-blocking recvmmsg in the worker loop; a multishot
  * io_uring poll on the socket marks it ready, so a sleeping worker wakes for
- * a datagram like for a TCP packet. Sending is sendto, non-blocking: a reply
- * the kernel refuses is simply lost, and the client's retransmission is
- * answered from the cache.
+ * a datagram like for a TCP packet. Sending is batched: datagrams queue during
+ * the loop turn and leave with one non-blocking sendmmsg at its end
+ * (dp_udp_tx_flush); a reply the kernel refuses is simply lost, and the
+ * client's retransmission is answered from the cache.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -53,6 +55,8 @@
 #define DP_UDP_TURN_CALLS 4u       /* recvmmsg calls per loop turn: the rest waits */
 #define DP_UDP_RX_SIZE 65536u      /* receive buffer per datagram (any UDP payload fits) */
 #define DP_UDP_SOCKBUF (4u << 20)  /* SO_RCVBUF/SO_SNDBUF asked for */
+#define DP_UDP_TX_BATCH 64u        /* datagrams per sendmmsg */
+#define DP_UDP_TX_BYTES (512u << 10) /* bytes queued for one sendmmsg */
 
 TN_STATIC_ASSERT((DP_UDP_HASH & (DP_UDP_HASH - 1)) == 0, "hash: a power of two");
 TN_STATIC_ASSERT(DP_UDP_RX_SIZE > DP_UDP_DGRAM_MAX, "a whole datagram fits a buffer");
@@ -78,6 +82,13 @@ struct dp_udp_port {
 	uint32_t sid_head[DP_UDP_HASH], pn_head[DP_UDP_HASH];
 	uint8_t *rx;                  /* DP_UDP_BATCH buffers of DP_UDP_RX_SIZE */
 	uint8_t tx[DP_UDP_DGRAM_MAX];
+	/* datagrams queued this loop turn, sent with one sendmmsg (dp_udp_tx_flush) */
+	uint8_t *txq;
+	size_t txq_used;
+	uint32_t txn;
+	struct mmsghdr tmsg[DP_UDP_TX_BATCH];
+	struct iovec tiov[DP_UDP_TX_BATCH];
+	struct sockaddr_storage tto[DP_UDP_TX_BATCH];
 	struct mmsghdr msgs[DP_UDP_BATCH];
 	struct iovec iov[DP_UDP_BATCH];
 	struct sockaddr_storage from[DP_UDP_BATCH];
@@ -169,7 +180,7 @@ static struct dp_conn *find_peer(struct dp_worker *w, const struct sockaddr_stor
 	return NULL;
 }
 
-/* Unlink @c from the chain starting at *@head; @next_of picks the chain. */
+/* Unlink @c from its session chain (and below, from its address chain). */
 static void unlink_sid(struct dp_worker *w, struct dp_conn *c)
 {
 	uint32_t *pp = &w->udp->sid_head[hash64(c->udp->sid)];
@@ -223,16 +234,53 @@ static void link_sid(struct dp_conn *c)
 
 /* ---- sending ---- */
 
+void dp_udp_tx_flush(struct dp_worker *w)
+{
+	struct dp_udp_port *pt = w->udp;
+	uint32_t off = 0;
+
+	if (!pt || pt->txn == 0)
+		return;
+	while (off < pt->txn) {
+		int n = sendmmsg(pt->fd, pt->tmsg + off, pt->txn - off, MSG_DONTWAIT);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+			/* this one datagram was refused (a firewall: EPERM; EINTR): skip it */
+			count(&pt->st_send_fail);
+			off++;
+			continue;
+		}
+		if (n <= 0) {
+			/* the socket buffer is full: these are lost, the clients retry */
+			atomic_fetch_add_explicit(&pt->st_send_fail, pt->txn - off, memory_order_relaxed);
+			break;
+		}
+		off += (uint32_t)n;
+		atomic_fetch_add_explicit(&pt->st_tx, (uint64_t)n, memory_order_relaxed);
+	}
+	pt->txn = 0;
+	pt->txq_used = 0;
+}
+
+/* Queue one datagram to @to; it leaves with the turn's sendmmsg. */
 static void send_dgram(struct dp_worker *w, const struct dp_udp_conn *u,
 		       const struct sockaddr_storage *to, socklen_t to_len, const uint8_t *p,
 		       size_t len)
 {
+	struct dp_udp_port *pt = w->udp;
+	uint32_t i;
+
 	(void)u;
 	TN_ASSERT_HOT(len >= DP_UDP_HDR_LEN && len <= DP_UDP_DGRAM_MAX);
-	if (sendto(w->udp->fd, p, len, MSG_DONTWAIT, (const struct sockaddr *)to, to_len) < 0)
-		count(&w->udp->st_send_fail);
-	else
-		count(&w->udp->st_tx);
+	if (pt->txn == DP_UDP_TX_BATCH || pt->txq_used + len > DP_UDP_TX_BYTES)
+		dp_udp_tx_flush(w);
+	TN_ASSERT_HOT(pt->txq_used + len <= DP_UDP_TX_BYTES); /* a datagram fits an empty queue */
+	i = pt->txn++;
+	memcpy(pt->txq + pt->txq_used, p, len);
+	memcpy(&pt->tto[i], to, to_len);
+	pt->tiov[i] = (struct iovec){ pt->txq + pt->txq_used, len };
+	pt->tmsg[i].msg_hdr = (struct msghdr){ .msg_name = &pt->tto[i], .msg_namelen = to_len,
+		.msg_iov = &pt->tiov[i], .msg_iovlen = 1 };
+	pt->txq_used += len;
 }
 
 /* A header-only answer (UNKNOWN, EVICTED) to @to. */
@@ -527,9 +575,11 @@ int dp_udp_port_open(struct dp_worker *w)
 		return 0;
 	if (cfg->addr && *cfg->addr && inet_pton(AF_INET, cfg->addr, &sa.sin_addr) != 1)
 		sa.sin_addr.s_addr = htonl(INADDR_ANY); /* a host name: dp_worker resolved it for TCP */
-	if (!(pt = calloc(1, sizeof *pt)) || !(pt->rx = malloc((size_t)DP_UDP_BATCH * DP_UDP_RX_SIZE))) {
+	if (!(pt = calloc(1, sizeof *pt)) || !(pt->rx = malloc((size_t)DP_UDP_BATCH * DP_UDP_RX_SIZE)) ||
+	    !(pt->txq = malloc(DP_UDP_TX_BYTES))) {
 		if (pt)
-			free(pt);
+			free(pt->rx);
+		free(pt);
 		return -ENOMEM;
 	}
 	pt->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -550,6 +600,7 @@ int dp_udp_port_open(struct dp_worker *w)
 	return 0;
 fail:
 	free(pt->rx);
+	free(pt->txq);
 	free(pt);
 	return rc;
 }
@@ -562,8 +613,23 @@ void dp_udp_port_close(struct dp_worker *w)
 		return;
 	close(pt->fd);
 	free(pt->rx);
+	free(pt->txq);
 	free(pt);
 	w->udp = NULL;
+}
+
+void dp_udp_log_stats(struct dp *dp)
+{
+	struct dp_udp_stats st;
+
+	if (!dp->cfg.udp_port)
+		return;
+	dp_udp_stats(dp, &st);
+	TN_INFO("dp", "udp: rx %" PRIu64 " tx %" PRIu64 " bad %" PRIu64 " unknown %" PRIu64
+		" cookie %" PRIu64 " retry_cached %" PRIu64 " retry_dropped %" PRIu64
+		" evicted %" PRIu64 " refused %" PRIu64 " send_fail %" PRIu64, st.rx, st.tx, st.bad,
+		st.unknown, st.cookie, st.retry_cached, st.retry_dropped, st.evicted, st.refused,
+		st.send_fail);
 }
 
 void dp_udp_stats(struct dp *dp, struct dp_udp_stats *out)

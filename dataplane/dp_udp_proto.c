@@ -137,9 +137,12 @@ static void make_room(struct dp_udp_cache *c, size_t need)
 int dp_udp_cache_complete(struct dp_udp_cache *c, int32_t xid, const uint8_t *p, size_t len)
 {
 	struct dp_udp_entry *e = slot_of(c, xid);
-	int32_t d = xid_diff(xid, c->next_xid);
+	int32_t d;
 
-	if (xid < 0 || d >= 0 || d < -(int32_t)DP_UDP_CACHE_SLOTS || !e->used || e->xid != xid ||
+	if (xid < 0)
+		return -ENOENT; /* pings, auth, events: never cached */
+	d = xid_diff(xid, c->next_xid);
+	if (d >= 0 || d < -(int32_t)DP_UDP_CACHE_SLOTS || !e->used || e->xid != xid ||
 	    e->done)
 		return -ENOENT;
 	TN_ASSERT(e->reply == NULL);

@@ -728,6 +728,7 @@ static void *worker_main(void *arg)
 		resume_paused(w);
 		flush_spill(w);
 		flush_dirty(w);
+		dp_udp_tx_flush(w);
 		store_quiescent();
 		io_uring_submit(&w->ring);
 		if (work) {
@@ -1010,6 +1011,7 @@ void dp_stop(struct dp *dp)
 		close(w->lfd);
 		w->lfd = -1;
 	}
+	dp_udp_log_stats(dp);
 }
 
 void dp_destroy(struct dp *dp)

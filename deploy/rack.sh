@@ -532,7 +532,7 @@ write_configs() {
 				echo "tern.dpdk.ip=$(dpdk_ip "$i")"
 				echo "tern.dpdk.netmask=255.255.255.0"
 				echo "tern.dpdk.mbufs=4096"
-				echo "tern.dpdk.eal=-l 0 --no-huge -m 256 --no-pci --no-telemetry --file-prefix tern-${ST[ID]}-$i --vdev net_af_packet0,iface=dp0 --log-level=lib.eal:error"
+				echo "tern.dpdk.eal=-l 0 --no-huge -m 256 --no-pci --no-telemetry --file-prefix tern-${ST[ID]}-$i --vdev net_af_packet0,iface=dp0,framecnt=4096 --log-level=lib.eal:error" # a ring deep enough for a window of segments
 			fi
 			# --cfg lines for this server (or every server: '*')
 			sed -n -e "s/^\*://p" -e "s/^$i://p" "$DIR/extra.cfg" 2>/dev/null || true

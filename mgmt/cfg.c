@@ -1126,8 +1126,8 @@ static int read_props(struct pctx *p)
 	return rc;
 }
 
-/* tern.peer.transport and tern.dpdk.*: addresses must be IPv4 literals, a
- * DPDK dataplane needs its port (mgmt/peer_udp.c opens it). */
+/* tern.peer.transport and tern.dpdk.*: addresses must be IPv4 literals,
+ * numbers in range (mgmt/peer_udp.c opens the port). */
 static int check_peer_transport(struct pctx *p)
 {
 	static const char *const ips[] = { "tern.dpdk.ip", "tern.dpdk.netmask", "tern.dpdk.gateway" };
@@ -1148,12 +1148,8 @@ static int check_peer_transport(struct pctx *p)
 		return rc;
 	if (prop_find(c, "tern.peer.mtu") && (rc = prop_u32(p, "tern.peer.mtu", 256, 65000, &x)) < 0)
 		return rc;
-	if (c->dataplane == CFG_DP_DPDK) {
-		pr = prop_find(c, "tern.dpdk.port");
-		if (!pr || !*pr->val)
-			return fail(p, "tern.dataplane=dpdk needs tern.dpdk.port (a PCI address or a "
-				    "vdev such as net_af_packet0,iface=eth1)");
-	}
+	/* a missing tern.dpdk.port is reported when the port opens (peer_udp.c):
+	 * a standalone server with tern.dataplane=dpdk has no peers to carry */
 	return 0;
 }
 
@@ -1322,8 +1318,8 @@ static int check_quorum(struct pctx *p)
 }
 
 /* tern.observer.master (or observerMasterPort): whom an observer follows.
- * A server that names itself, a participant with the key, or an unknown or
- * repeated id is refused; longer loops are broken at run time (zab.h). */
+ * A server that names itself, or an unknown or repeated id, is refused
+ * (longer loops are broken at run time, zab.h); a participant ignores it. */
 static int check_observer_master(struct pctx *p)
 {
 	struct cfg *c = p->c;
@@ -1343,8 +1339,11 @@ static int check_observer_master(struct pctx *p)
 		}
 		return 0;
 	}
-	if (!c->server_id || c->peer_type != CFG_PEER_OBSERVER)
-		return fail_prop(p, pr, "only an observer follows a learner master");
+	if (!c->server_id)
+		return fail_prop(p, pr, "needs server.N lines (an ensemble)");
+	if (c->peer_type != CFG_PEER_OBSERVER) /* reconfiguration may make it one */
+		TN_WARN("cfg", "%s: tern.observer.master: ignored while this server is a participant",
+			c->path);
 	for (const char *s = pr->val; *s;) {
 		char *end;
 		unsigned long long id = strtoull(s, &end, 10);

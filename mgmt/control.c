@@ -495,6 +495,15 @@ static void on_request(struct ctl *c, struct dp_msg *m)
 	if (rq.type == ZK_OP_CLOSESESSION)
 		s->closing = true;
 	p->session = s->id;
+	if (rq.type == ZK_OP_RECONFIG && !c->zab) {
+		ctl_post_hdr(c, m, rq.xid, rq.type, ZK_EUNIMPLEMENTED, 0); /* standalone */
+		ctl_pend_free(p);
+		return;
+	}
+	if (rq.type == ZK_OP_RECONFIG && !ctl_is_learner(c)) {
+		ctl_reconf_submit(c, p, &rq, req.auth);
+		return;
+	}
 	if (c->zab)
 		ctl_ens_submit(c, p, &req, m->len);
 	else
@@ -554,6 +563,10 @@ static void reply_txn(struct ctl *c, struct pend *p, const struct store_apply_ou
 		r.hdr.err = out->results[0].err;
 		r.path = out->results[0].path;
 		r.stat = out->results[0].stat;
+	}
+	if (p->type == ZK_OP_RECONFIG && r.hdr.err == ZK_OK) {
+		r.data = p->txn.data; /* the new config, as getConfig shows it */
+		r.data_len = p->txn.data_len;
 	}
 	if (p->type == ZK_OP_CLOSESESSION)
 		flags = DP_MSGF_CLOSE_AFTER;
@@ -617,6 +630,7 @@ void ctl_complete_txn(struct ctl *c, struct pend *p)
 	for (uint32_t i = 0; i < out.event_count; i++)
 		post_event(c, &out.events[i]);
 	dp_apply_end(c->dp, p->zxid);
+	ctl_reconf_applied(c, &p->txn);
 	if (p->kind == PK_NEW_SESSION || p->type == ZK_OP_CLOSESESSION ||
 	    p->txn.hdr.type == ZK_OP_CREATESESSION)
 		finish_session_txn(c, p);
@@ -999,6 +1013,7 @@ void ctl_destroy(struct ctl *c)
 		wal_close(c->wal);
 	zab_destroy(c->zab);
 	peer_net_destroy(c->pn);
+	ctl_reconf_free(c);
 	free(c->fwd);
 	while ((m = dp_ring_pop(c->ring)))
 		dp_msg_free(m);

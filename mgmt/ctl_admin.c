@@ -74,6 +74,7 @@ void ctl_admin_publish(struct ctl *c)
 	p.last_committed = zi.last_committed;
 	p.last_proposed = zi.last_proposed;
 	p.synced_learners = zi.synced_learners;
+	p.synced_observers = zi.synced_observers;
 	p.inflight = zi.inflight;
 	p.proposals = zi.proposals;
 	p.batches = zi.batches;
@@ -322,7 +323,7 @@ static void fill_ensemble(struct ctl *c, struct ctl_admin *a)
 {
 	const struct cfg *cfg = c->cc.cfg;
 	struct adm_info *in = a->info;
-	uint32_t voters = 0, observers_up = 0;
+	uint32_t voters = 0;
 
 	a->ensemble = c->zab != NULL;
 	a->role = (uint32_t)atomic_load(&c->role_pub);
@@ -341,13 +342,9 @@ static void fill_ensemble(struct ctl *c, struct ctl_admin *a)
 	if (!in->leader)
 		return;
 	in->peer_state = "leading - broadcast";
-	for (unsigned i = 0; a->zab.valid && i < a->zab.member_count; i++) {
-		const struct cfg_server *sv = cfg_server_find(cfg, a->zab.member_id[i]);
-		if (sv && sv->type == CFG_PEER_OBSERVER && a->zab.member_up[i])
-			observers_up++;
-	}
 	in->learners = a->zab.synced_learners;
-	in->synced_observers = TN_MIN(observers_up, a->zab.synced_learners);
+	/* the core counts its own stream: observers behind a learner master are not ours */
+	in->synced_observers = TN_MIN(a->zab.synced_observers, a->zab.synced_learners);
 	in->synced_followers = a->zab.synced_learners - in->synced_observers;
 }
 

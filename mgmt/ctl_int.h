@@ -99,6 +99,7 @@ struct ctl {
 	unsigned syncs;            /* PK_SYNC items in the FIFO (ensemble) */
 	uint64_t t_touch;
 	uint8_t *fwd;              /* forward encode buffer */
+	struct ctl_reconf *reconf; /* dynamic config (ctl_reconf.c) */
 	size_t fwd_cap;
 };
 
@@ -131,6 +132,27 @@ void ctl_wal_durable(void *arg, tn_zxid durable, int err);
 struct adm_info;
 /* The counters the four-letter words and the admin server share. Any thread. */
 void ctl_info_fill(struct ctl *c, struct dp *dp, struct adm_info *in);
+
+/* ---- ctl_reconf.c: dynamic reconfiguration ---- */
+
+struct zab_cfg;
+struct zkp_request;
+/* Before zab_create: the committed config (recovered /zookeeper/config, else
+ * zoo.cfg's, shown in /zookeeper/config as version=0) into @zc's members. */
+int ctl_reconf_init(struct ctl *c, struct zab_cfg *zc);
+/* After peer_net_create: links to the members zoo.cfg did not list. */
+void ctl_reconf_peers(struct ctl *c);
+void ctl_reconf_free(struct ctl *c);
+/* Leader: check a reconfig request and propose its txn (or an error txn). */
+void ctl_reconf_submit(struct ctl *c, struct pend *p, const struct zkp_request *rq,
+		       const struct store_auth *au);
+/* After applying @t: a setData of /zookeeper/config becomes the membership. */
+void ctl_reconf_applied(struct ctl *c, const struct txn *t);
+/* Serving, or a txn applied: a recovered config txn now known committed
+ * becomes the membership. */
+void ctl_reconf_check(struct ctl *c);
+/* A txn went to the log: a config txn is noted (zab_note_config). */
+void ctl_reconf_logged(struct ctl *c, tn_zxid zxid, const uint8_t *data, size_t len);
 
 /* ---- quorum.c, for control.c ---- */
 

@@ -78,8 +78,8 @@ void peer_net_flush(struct peer_net *pn);
 bool peer_net_is_up(struct peer_net *pn, uint32_t peer, bool election);
 void peer_net_stats(struct peer_net *pn, uint64_t *sent, uint64_t *recvd);
 /* Reconfig: open links to a new member (copied; no-op if known or us), or
- * close a member's links for good, without a down callback. The kernel TCP
- * transport only: -EOPNOTSUPP over UDP. Return 0, -ENOMEM. */
+ * close a member's links for good, without a down callback. TCP and UDP/DPDK
+ * (mgmt/peer_udp.c) alike. Return 0, -ENOMEM, -EINVAL (UDP: not an IPv4 host). */
 int peer_net_member_add(struct peer_net *pn, const struct cfg_server *srv);
 void peer_net_member_remove(struct peer_net *pn, uint32_t peer);
 /* Bytes over the quorum link to @peer since start (every connection): raw =
@@ -112,7 +112,7 @@ struct ctl_zab_pub {
 	uint32_t role, leader, accepted_epoch, current_epoch, round;
 	bool serving;
 	uint64_t last_logged, last_durable, last_committed, last_proposed;
-	uint32_t synced_learners, inflight;
+	uint32_t synced_learners, synced_observers, inflight;
 	uint64_t proposals, batches, commits, elections, dropped;
 	uint64_t peer_sent, peer_recv;        /* bytes over the quorum/election links */
 	uint32_t member_count;

@@ -51,6 +51,7 @@
 #define PEER_ACCEPT_MAX 64u                  /* accepted sockets still saying hello */
 #define PEER_RETRY_MS 100u                   /* redial a down link this often */
 #define PEER_READ_CHUNK (256u << 10)
+#define PEER_ADD_MAX 32u                     /* members a reconfig may add (peer_net_member_add) */
 #define PEER_HELLO_ZSTD 0x01u                /* hello byte 13: wants / agrees to zstd */
 #define PEER_FRAME_ZSTD 0x80000000u          /* length bit: a compressed frame */
 #define PEER_ZSTD_MIN 48u                    /* smaller frames go plain */
@@ -61,6 +62,8 @@
 TN_STATIC_ASSERT(PEER_FRAME_MAX < PEER_FRAME_ZSTD, "the zstd bit is free in a length");
 
 static const char hello_magic[8] = { 'T', 'E', 'R', 'N', 'P', 'E', 'E', 'R' };
+struct peer_net;
+static void links_compact(struct peer_net *pn);
 
 enum link_state { LINK_DOWN, LINK_CONNECTING, LINK_UP };
 
@@ -102,6 +105,7 @@ struct peer_net {
 	int lfd[2];                /* [0] quorum, [1] election */
 	struct link *links;        /* 2 per peer: [2i] quorum, [2i+1] election */
 	unsigned link_count;
+	unsigned links_cap;        /* never reallocated: callbacks hold link pointers */
 	struct pending acc[PEER_ACCEPT_MAX];
 	unsigned acc_count;
 	uint64_t sent_bytes, recv_bytes, drops;
@@ -601,7 +605,8 @@ int peer_net_create(struct peer_net **out, const struct cfg *cfg, const struct p
 		goto fail;
 	}
 	pn->lfd[0] = pn->lfd[1] = -1;
-	pn->links = calloc(2u * cfg->server_count, sizeof *pn->links);
+	pn->links_cap = 2u * (cfg->server_count + PEER_ADD_MAX);
+	pn->links = calloc(pn->links_cap, sizeof *pn->links);
 	if (!pn->links) {
 		rc = -ENOMEM;
 		goto fail;
@@ -671,6 +676,7 @@ unsigned peer_net_pollfds(struct peer_net *pn, struct pollfd *pfd, unsigned max,
 		return peer_udp_pollfds(pn->udp, pfd, max, now);
 	unsigned n = 0;
 
+	links_compact(pn);
 	for (int i = 0; i < 2 && n < max; i++)
 		pfd[n++] = (struct pollfd){ .fd = pn->lfd[i], .events = POLLIN };
 	for (unsigned i = 0; i < pn->acc_count && n < max; i++)
@@ -804,16 +810,12 @@ int peer_net_link_bytes(struct peer_net *pn, uint32_t peer, struct peer_bytes *o
 
 int peer_net_member_add(struct peer_net *pn, const struct cfg_server *srv)
 {
-	struct link *nl;
-
 	if (pn->udp)
-		return -EOPNOTSUPP;
+		return peer_udp_member_add(pn->udp, srv);
 	if (srv->id == pn->my_id || link_of(pn, (uint32_t)srv->id, false))
 		return 0;
-	nl = realloc(pn->links, (pn->link_count + 2u) * sizeof *nl);
-	if (!nl)
-		return -ENOMEM;
-	pn->links = nl;
+	if (pn->link_count + 2u > pn->links_cap)
+		return -ENOSPC;
 	for (int e = 0; e < 2; e++) {
 		struct link *l = &pn->links[pn->link_count];
 		memset(l, 0, sizeof *l);
@@ -834,22 +836,38 @@ int peer_net_member_add(struct peer_net *pn, const struct cfg_server *srv)
 
 void peer_net_member_remove(struct peer_net *pn, uint32_t peer)
 {
-	unsigned k = 0;
-
-	if (pn->udp || peer == pn->my_id)
+	if (pn->udp) {
+		peer_udp_member_remove(pn->udp, peer);
+		return;
+	}
+	if (peer == pn->my_id || peer == 0)
 		return;
 	for (unsigned i = 0; i < pn->link_count; i++) {
 		struct link *l = &pn->links[i];
-		if (l->peer != peer) {
-			pn->links[k++] = *l;
+		if (l->peer != peer)
 			continue;
-		}
-		/* quietly: the caller drops the member from the core itself */
+		/* quietly (the caller drops the member from the core itself); the
+		 * slot goes at the next peer_net_pollfds, outside any callback */
 		l->state = LINK_DOWN;
 		link_close(pn, l, "removed from the config");
-		free(l->own);
-	}
-	if (k != pn->link_count)
+		l->dial = false;
+		l->peer = 0;
 		TN_INFO("peer", "server %u removed", peer);
+	}
+}
+
+static void links_compact(struct peer_net *pn)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < pn->link_count; i++) {
+		if (pn->links[i].peer == 0) {
+			free(pn->links[i].own);
+			continue;
+		}
+		if (k != i)
+			pn->links[k] = pn->links[i];
+		k++;
+	}
 	pn->link_count = k;
 }

@@ -53,6 +53,7 @@
 #define PU_RX_BURSTS_MAX 64u            /* bursts per run: bounded work per turn */
 #define PU_MBUFS_DEFAULT 8192u
 #define PU_EAL_BYTES 4096u
+#define PU_DELIVER_MAX 4096u            /* messages delivered per link per run */
 #define PU_EVENTS_MAX 16u               /* up/down events read per link per run */
 
 struct pu_link {
@@ -70,8 +71,12 @@ struct peer_udp {
 	struct pu_link *links;   /* 2 per peer: [2i] quorum, [2i+1] election */
 	unsigned link_count;
 	int tfd;                 /* timerfd: channel timers and DPDK polls */
-	uint64_t armed_us;       /* what tfd is armed for; 0 = disarmed */
+	uint64_t armed_us;       /* what tfd is armed for; UINT64_MAX = disarmed or fired */
 	uint64_t unknown_src;    /* datagrams from no link of ours */
+	bool dpdk;               /* server.N hosts are IPv4 literals (DPDK addresses) */
+	uint32_t mtu, dead_ms;   /* of every channel, for members added later */
+	uint64_t inc;
+	bool more;               /* delivery stopped at its bound: poll again at once */
 	char eal_buf[PU_EAL_BYTES];
 };
 
@@ -183,6 +188,70 @@ static uint64_t boot_incarnation(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The quorum and election channels to @s. Return 0, -EINVAL, -ENOMEM. */
+static int add_server(struct peer_udp *pu, const struct cfg_server *s, uint64_t now_us)
+{
+	struct dp_port_addr addr;
+	int rc = pu->dpdk ? ip4_literal(s->host, &addr.ip) : ip4_of(s->host, &addr.ip);
+
+	if (rc < 0) {
+		TN_ERROR("peer", "server.%u host '%s' is not an IPv4 %s", (unsigned)s->id, s->host,
+			 pu->dpdk ? "address (dpdk mode)" : "host");
+		return -EINVAL;
+	}
+	if (pu->link_count + 2 > 2u * CFG_SERVERS_MAX)
+		return -ENOMEM;
+	for (int e = 0; e < 2; e++) {
+		struct pu_link *l = &pu->links[pu->link_count];
+		struct dp_chan_cfg cc = {
+			.incarnation = pu->inc, .mtu = pu->mtu,
+			.wnd_segs = e ? PU_WND_ELECTION : PU_WND_QUORUM,
+			.msg_max = e ? PU_VOTE_MSG_MAX : PU_MSG_MAX,
+			.sndbuf_bytes = e ? PU_VOTE_SNDBUF_MAX : PU_SNDBUF_MAX,
+			.keepalive_ms = PU_KEEPALIVE_MS, .dead_ms = pu->dead_ms,
+		};
+		addr.port = e ? s->election_port : s->quorum_port;
+		*l = (struct pu_link){ .peer = (uint32_t)s->id, .election = e };
+		if ((rc = dp_chan_create(&l->ch, pu->port, e ? pu->eport : pu->qport, &addr, &cc,
+					 now_us)) < 0) {
+			TN_ERROR("peer", "channel to server %u: %s", l->peer, strerror(-rc));
+			return rc;
+		}
+		pu->link_count++;
+	}
+	TN_ASSERT(pu->link_count % 2 == 0);
+	return 0;
+}
+
+int peer_udp_member_add(struct peer_udp *pu, const struct cfg_server *srv)
+{
+	if (srv->id == pu->my_id || link_of(pu, (uint32_t)srv->id, false))
+		return 0;
+	int rc = add_server(pu, srv, dp_port_now_us());
+	if (rc == 0)
+		TN_INFO("peer", "server %u added (%s:%u:%u, udp)", (uint32_t)srv->id, srv->host,
+			srv->quorum_port, srv->election_port);
+	return rc;
+}
+
+void peer_udp_member_remove(struct peer_udp *pu, uint32_t peer)
+{
+	unsigned k = 0, n = pu->link_count;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (pu->links[i].peer != peer) {
+			pu->links[k++] = pu->links[i];
+			continue;
+		}
+		dp_chan_destroy(pu->links[i].ch);   /* quietly: no down callback */
+	}
+	if (k != n)
+		TN_INFO("peer", "server %u removed (udp)", peer);
+	pu->link_count = k;
+	/* a callback may have removed the link being delivered: leave no stale channel */
+	memset(&pu->links[k], 0, (n - k) * sizeof pu->links[0]);
+}
+
 int peer_udp_create(struct peer_udp **out, const struct cfg *cfg, const struct peer_cb *cb)
 {
 	const struct cfg_server *me = cfg_server_find(cfg, cfg->server_id);
@@ -200,6 +269,7 @@ int peer_udp_create(struct peer_udp **out, const struct cfg *cfg, const struct p
 	pu->my_id = (uint32_t)cfg->server_id;
 	pu->cb = *cb;
 	pu->tfd = -1;
+	pu->armed_us = UINT64_MAX;
 	pu->qport = me->quorum_port;
 	pu->eport = me->election_port;
 	if (mtus) {
@@ -249,43 +319,20 @@ int peer_udp_create(struct peer_udp **out, const struct cfg *cfg, const struct p
 		rc = -errno;
 		goto fail;
 	}
-	if (!(pu->links = calloc(2u * cfg->server_count, sizeof *pu->links))) {
+	/* room for every member reconfig may add: the array never moves */
+	if (!(pu->links = calloc(2u * CFG_SERVERS_MAX, sizeof *pu->links))) {
 		rc = -ENOMEM;
 		goto fail;
 	}
-	uint32_t dead_ms = TN_MIN(TN_MAX(cfg->tick_ms * TN_MAX(cfg->sync_limit, 1u), PU_DEAD_MS_MIN),
-				  PU_DEAD_MS_MAX);
-	for (unsigned i = 0; i < cfg->server_count; i++) {
-		const struct cfg_server *s = &cfg->servers[i];
-		struct dp_port_addr addr;
-		if (s->id == cfg->server_id)
-			continue;
-		rc = pc.kind == DP_PORT_DPDK ? ip4_literal(s->host, &addr.ip) : ip4_of(s->host, &addr.ip);
-		if (rc < 0) {
-			TN_ERROR("peer", "server.%u host '%s' is not an IPv4 %s", (unsigned)s->id,
-				 s->host, pc.kind == DP_PORT_DPDK ? "address (dpdk mode)" : "host");
-			rc = -EINVAL;
+	pu->dpdk = pc.kind == DP_PORT_DPDK;
+	pu->mtu = mtu;
+	pu->inc = inc;
+	pu->dead_ms = TN_MIN(TN_MAX(cfg->tick_ms * TN_MAX(cfg->sync_limit, 1u), PU_DEAD_MS_MIN),
+			     PU_DEAD_MS_MAX);
+	for (unsigned i = 0; i < cfg->server_count; i++)
+		if (cfg->servers[i].id != cfg->server_id &&
+		    (rc = add_server(pu, &cfg->servers[i], now_us)) < 0)
 			goto fail;
-		}
-		for (int e = 0; e < 2; e++) {
-			struct pu_link *l = &pu->links[pu->link_count];
-			struct dp_chan_cfg cc = {
-				.incarnation = inc, .mtu = mtu, .wnd_segs = e ? PU_WND_ELECTION : PU_WND_QUORUM,
-				.msg_max = e ? PU_VOTE_MSG_MAX : PU_MSG_MAX,
-				.sndbuf_bytes = e ? PU_VOTE_SNDBUF_MAX : PU_SNDBUF_MAX,
-				.keepalive_ms = PU_KEEPALIVE_MS, .dead_ms = dead_ms,
-			};
-			addr.port = e ? s->election_port : s->quorum_port;
-			l->peer = (uint32_t)s->id;
-			l->election = e;
-			if ((rc = dp_chan_create(&l->ch, pu->port, e ? pu->eport : pu->qport, &addr,
-						 &cc, now_us)) < 0) {
-				TN_ERROR("peer", "channel to server %u: %s", l->peer, strerror(-rc));
-				goto fail;
-			}
-			pu->link_count++;
-		}
-	}
 	atomic_store(&g_port, pu->port);
 	adm_mntr_extra_set(mntr_lines);
 	TN_INFO("peer", "peer channels over %s datagrams (mtu %u), incarnation %llu",
@@ -322,7 +369,7 @@ static void arm(struct peer_udp *pu, uint64_t at_us)
 		return;
 	pu->armed_us = at_us;
 	if (at_us != UINT64_MAX) {
-		at_us = TN_MAX(at_us, 1u);   /* 0 would disarm */
+		at_us = TN_MAX(at_us, 1u);   /* 0 would disarm; a past time fires at once */
 		its.it_value.tv_sec = (time_t)(at_us / 1000000u);
 		its.it_value.tv_nsec = (long)(at_us % 1000000u) * 1000;
 	}
@@ -341,6 +388,9 @@ unsigned peer_udp_pollfds(struct peer_udp *pu, struct pollfd *pfd, unsigned max,
 		at = TN_MIN(at, dp_chan_next_timer(pu->links[i].ch));
 	if (idle != UINT64_MAX)
 		at = TN_MIN(at, now_us + idle);
+	if (pu->more)
+		at = 0;
+	pu->more = false;
 	arm(pu, at);
 	for (unsigned i = 0; i < nf && n < max; i++)
 		pfd[n++] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
@@ -369,12 +419,14 @@ static void link_deliver(struct peer_udp *pu, struct pu_link *l)
 	size_t len;
 	int ev;
 
-	for (unsigned i = 0; i < PU_EVENTS_MAX && (ev = dp_chan_event(l->ch)); i++)
+	for (unsigned i = 0; i < PU_EVENTS_MAX && l->ch && (ev = dp_chan_event(l->ch)); i++)
 		set_up(pu, l, ev == DP_CHAN_EV_UP);
-	if (!l->up)
-		return;
-	for (unsigned i = 0; i < 4096u && dp_chan_recv(l->ch, &msg, &len) > 0; i++)
+	/* l->ch is rechecked: a callback may remove the member (reconfig) */
+	unsigned i = 0;
+	for (; i < PU_DELIVER_MAX && l->ch && l->up && dp_chan_recv(l->ch, &msg, &len) > 0; i++)
 		pu->cb.on_msg(pu->cb.arg, l->peer, l->election, msg, len);
+	if (i == PU_DELIVER_MAX)
+		pu->more = true;   /* the rest next turn, without sleeping */
 }
 
 void peer_udp_run(struct peer_udp *pu, const struct pollfd *pfd, unsigned n, uint64_t now_ms)
@@ -387,7 +439,7 @@ void peer_udp_run(struct peer_udp *pu, const struct pollfd *pfd, unsigned n, uin
 		if (pfd[i].fd == pu->tfd && (pfd[i].revents & POLLIN)) {
 			if (read(pu->tfd, &v, sizeof v) < 0 && errno != EAGAIN)
 				TN_WARN("peer", "timerfd read: %s", strerror(errno));
-			pu->armed_us = 0;
+			pu->armed_us = UINT64_MAX;   /* fired: arm again whatever is due */
 		}
 	for (unsigned b = 0; b < PU_RX_BURSTS_MAX; b++) {
 		unsigned got = dp_port_recv(pu->port, d, DP_PORT_BURST_MAX, now_us / 1000u);

@@ -23,6 +23,10 @@ unsigned peer_udp_pollfds(struct peer_udp *pu, struct pollfd *pfd, unsigned max,
 void peer_udp_run(struct peer_udp *pu, const struct pollfd *pfd, unsigned n, uint64_t now_ms);
 int peer_udp_send(struct peer_udp *pu, uint32_t peer, bool election, const void *msg, size_t len);
 void peer_udp_flush(struct peer_udp *pu);
+/* Reconfig (peer_net_member_add/remove): channels to a new member; a
+ * removed member's channels closed without a down callback. 0, -EINVAL, -ENOMEM. */
+int peer_udp_member_add(struct peer_udp *pu, const struct cfg_server *srv);
+void peer_udp_member_remove(struct peer_udp *pu, uint32_t peer);
 bool peer_udp_is_up(struct peer_udp *pu, uint32_t peer, bool election);
 void peer_udp_stats(struct peer_udp *pu, uint64_t *sent, uint64_t *recvd);
 

@@ -420,11 +420,13 @@ static void on_forwarded(struct ctl *c, uint32_t from, const uint8_t *data, size
 		int32_t sl, il;
 		if (tn_rd_buf(&r, &sp, &sl) < 0 || tn_rd_buf(&r, &ip, &il) < 0 || sl < 0 || il < 0)
 			goto bad_free;
-		memcpy(str, sp, (size_t)sl);
+		if (sl)
+			memcpy(str, sp, (size_t)sl);
 		str[sl] = 0;
 		au->ids[i].scheme = str;
 		str += sl + 1;
-		memcpy(str, ip, (size_t)il);
+		if (il)
+			memcpy(str, ip, (size_t)il);
 		str[il] = 0;
 		au->ids[i].id = str;
 		str += il + 1;
@@ -445,6 +447,11 @@ static void on_forwarded(struct ctl *c, uint32_t from, const uint8_t *data, size
 	struct zkp_request rq;
 	if (body_len <= 0 || zkp_decode_request(body, (size_t)body_len, &a, &rq) != ZKP_DEC_OK)
 		goto bad_free;
+	if (rq.type == ZK_OP_RECONFIG) {
+		p->session = session;
+		ctl_reconf_submit(c, p, &rq, au);
+		return;
+	}
 	struct store_req req = { .op = &rq.op, .auth = au };
 	req.hdr.session = session;
 	req.hdr.cxid = rq.xid;
@@ -672,6 +679,8 @@ static void on_state(struct ctl *c, const struct zab_act *a)
 				atomic_store_explicit(&s->touch_ms, now, memory_order_relaxed);
 	}
 	atomic_store(&c->serving, a->serving);
+	if (a->serving)
+		ctl_reconf_check(c);
 }
 
 /* Carry out what the core asked for, in order. */
@@ -702,6 +711,7 @@ static void run_actions(struct ctl *c)
 				atomic_store(&c->failed, true);
 				return;
 			}
+			ctl_reconf_logged(c, a.zxid, a.data, a.len);
 			break;
 		case ZAB_ACT_LOG_TRUNCATE:
 			log_truncate(c, a.zxid);
@@ -826,11 +836,10 @@ int ctl_ens_create(struct ctl *c)
 		TN_ERROR("ctl", "%u servers: at most %u", cfg->server_count, ZAB_MEMBERS_MAX);
 		return -EINVAL;
 	}
-	for (unsigned i = 0; i < cfg->server_count; i++) {
-		zc.members[i].id = (uint32_t)cfg->servers[i].id;
-		zc.members[i].observer = cfg->servers[i].type == CFG_PEER_OBSERVER;
+	if ((rc = ctl_reconf_init(c, &zc)) < 0) { /* the committed config, or zoo.cfg's */
+		TN_ERROR("ctl", "cannot set up the config: %s", tn_strerror(rc));
+		return rc;
 	}
-	zc.member_count = cfg->server_count;
 	/* learner masters this observer follows before the leader (zab_master.c) */
 	for (unsigned i = 0; i < CFG_OBS_MASTER_MAX && i < ZAB_UPSTREAM_MAX; i++)
 		zc.upstream[i] = cfg->observer_master[i];
@@ -849,6 +858,7 @@ int ctl_ens_create(struct ctl *c)
 		c->zab = NULL;
 		return rc;
 	}
+	ctl_reconf_peers(c);
 	/* ZooKeeper's session id shape: time-based, the server id in the top
 	 * byte, so servers never hand out the same id */
 	c->next_session = (c->cc.env->now_ms(c->cc.env) << 24) >> 8 |

@@ -8,7 +8,8 @@ pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
       python3-kazoo zookeeper zookeeper-bin libzookeeper-mt-dev
       python3-pytest python3-pytest-timeout python3-mock python3-objgraph
       python3-eventlet python3-gevent
-      netcat-openbsd nftables iproute2 gnuplot-nox procps)
+      netcat-openbsd nftables iproute2 gnuplot-nox procps
+      ethtool)  # ethtool: rack.sh --sites turns offloads off for tern-wanem
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

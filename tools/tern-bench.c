@@ -81,6 +81,7 @@ extern char **environ;
 #define RATE_MAX 10e6
 #define UDP_RTO_NS (200 * NS_PER_MS) /* --transport udp: resend after this */
 #define UDP_RX_CAP 65536             /* any datagram fits */
+#define UDP_BATCH 16                 /* datagrams per sendmmsg/recvmmsg */
 
 enum {
 	SESSIONS_MAX = 1024,    /* all threads together */
@@ -550,10 +551,23 @@ static void udp_handshake(struct worker *w, struct sess *s, int64_t now)
 	udp_send_dgram(s, s->hs, s->hs_len);
 }
 
+static void udp_send_batch(struct sess *s, struct mmsghdr *mm, unsigned n)
+{
+	for (unsigned off = 0; off < n;) {
+		int k = sendmmsg(s->fd, mm + off, n - off, MSG_DONTWAIT);
+		if (k <= 0)
+			return; /* lost: the tick resends */
+		off += (unsigned)k;
+	}
+}
+
 static void udp_flush(struct worker *w, struct sess *s)
 {
 	const struct bench *b = w->b;
 	int64_t now = now_ns();
+	struct mmsghdr mm[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	unsigned nb = 0;
 	while (s->tx_len - s->tx_off >= ZKP_LEN_PREFIX) {
 		const uint8_t *f = s->tx + s->tx_off;
 		uint32_t flen = tn_load_be32(f);
@@ -575,9 +589,20 @@ static void udp_flush(struct worker *w, struct sess *s)
 		TN_ASSERT(DP_UDP_HDR_LEN + (size_t)flen <= b->dg_cap);
 		udp_hdr(s, DP_UDP_REQUEST, xid, d);
 		memcpy(d + DP_UDP_HDR_LEN, f + ZKP_LEN_PREFIX, flen);
-		udp_send_dgram(s, d, DP_UDP_HDR_LEN + (size_t)flen);
 		s->tx_off += ZKP_LEN_PREFIX + flen;
+		if (d == one) { /* a ping: its buffer is reused, send it now */
+			udp_send_dgram(s, d, DP_UDP_HDR_LEN + (size_t)flen);
+			continue;
+		}
+		/* slot buffers stay put until the reply: batch them */
+		iov[nb] = (struct iovec){d, DP_UDP_HDR_LEN + (size_t)flen};
+		mm[nb].msg_hdr = (struct msghdr){.msg_iov = &iov[nb], .msg_iovlen = 1};
+		if (++nb == UDP_BATCH) {
+			udp_send_batch(s, mm, nb);
+			nb = 0;
+		}
 	}
+	udp_send_batch(s, mm, nb);
 	s->tx_off = s->tx_len = 0;
 }
 
@@ -602,18 +627,33 @@ static void udp_tick(struct worker *w, struct sess *s, int64_t now)
 static void udp_on_readable(struct worker *w, struct sess *s, int64_t now)
 {
 	uint32_t gen = s->gen;
-	for (int i = 0; i < 64 && s->gen == gen; i++) {
-		ssize_t n = recv(s->fd, w->udp_rx, UDP_RX_CAP, 0);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			break;
-		if (n < 0) {
-			sess_lost(w, s, errno, "udp");
-			break;
+	struct mmsghdr mm[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	int got = 0, at = 0;
+	for (int i = 0; i < 64 * UDP_BATCH && s->gen == gen; i++) {
+		if (at == got) { /* the batch is used up: fetch the next */
+			for (int k = 0; k < UDP_BATCH; k++) {
+				iov[k] = (struct iovec){w->udp_rx + (size_t)k * UDP_RX_CAP, UDP_RX_CAP};
+				mm[k].msg_hdr = (struct msghdr){.msg_iov = &iov[k], .msg_iovlen = 1};
+			}
+			got = recvmmsg(s->fd, mm, UDP_BATCH, MSG_DONTWAIT, NULL);
+			at = 0;
+			if (got < 0 && (errno == EAGAIN || errno == EINTR))
+				break;
+			if (got < 0) {
+				sess_lost(w, s, errno, "udp");
+				break;
+			}
+			if (got == 0)
+				break;
 		}
+		const uint8_t *dg = w->udp_rx + (size_t)at * UDP_RX_CAP;
+		ssize_t n = (ssize_t)mm[at].msg_len;
+		at++;
 		struct dp_udp_hdr h;
-		if (dp_udp_hdr_decode(w->udp_rx, (size_t)n, &h) < 0 || h.cookie != s->nonce)
+		if (dp_udp_hdr_decode(dg, (size_t)n, &h) < 0 || h.cookie != s->nonce)
 			continue;
-		const uint8_t *body = w->udp_rx + DP_UDP_HDR_LEN;
+		const uint8_t *body = dg + DP_UDP_HDR_LEN;
 		uint32_t len = (uint32_t)n - DP_UDP_HDR_LEN;
 		if (h.kind == DP_UDP_CONNECTED && s->state == SS_HANDSHAKE) {
 			s->sid = h.session;
@@ -1778,7 +1818,7 @@ static int worker_init(struct bench *b, struct worker *w, uint32_t id, uint32_t 
 	w->arena_buf = malloc(w->arena_cap);
 	if (w->epfd < 0 || !w->s || !w->dirty || !w->arena_buf)
 		return -ENOMEM;
-	if (b->o.udp && !(w->udp_rx = malloc(UDP_RX_CAP)))
+	if (b->o.udp && !(w->udp_rx = malloc((size_t)UDP_BATCH * UDP_RX_CAP)))
 		return -ENOMEM;
 	for (uint32_t i = 0; i < n_sess; i++) {
 		struct sess *s = &w->s[i];
@@ -1907,6 +1947,7 @@ static void totals_add(struct worker *t, const struct worker *w)
 	t->deleted += w->deleted;
 	t->rounds += w->rounds;
 	t->sets_ok += w->sets_ok;
+	t->retransmits += w->retransmits;
 	for (uint32_t i = 0; i < w->n_errc; i++) {
 		for (uint64_t k = 0; k < w->errc[i].n; k++)
 			count_err(t, w->errc[i].code);
@@ -2014,6 +2055,8 @@ static void print_summary(const struct bench *b, const struct worker *t)
 	if (o->rate > 0)
 		printf("  open loop: %.0f ops/s offered, latency from the scheduled time; unsent "
 		       "%" PRIu64 "\n", o->rate, t->unsent);
+	if (o->udp)
+		printf("  transport udp: %" PRIu64 " datagrams retransmitted\n", t->retransmits);
 	printf("  window %.2f s after %.2f s warm-up: %" PRIu64 " %s, %.1f/s, errors %" PRIu64
 	       "\n",
 	       secs, o->warmup_s, t->main.count, what[o->workload] ? what[o->workload] : "ops",

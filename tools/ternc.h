@@ -328,6 +328,12 @@ int ternc_remove_watches(struct ternc *c, const char *path, int type, ternc_cb c
 int ternc_add_auth(struct ternc *c, const char *scheme, const void *cred, int32_t len, ternc_cb cb,
 		   void *arg);
 int ternc_whoami(struct ternc *c, ternc_cb cb, void *arg);
+/* reconfig (ZooKeeper 3.5+): @joining "server.N=spec,...", @leaving "N,...",
+ * or @new_members (the whole list; then the others must be NULL); any may
+ * be NULL. @from_config: the config version it applies to, -1 = any. The
+ * result has the new config (data) and /zookeeper/config's Stat. */
+int ternc_reconfig(struct ternc *c, const char *joining, const char *leaving,
+		   const char *new_members, int64_t from_config, ternc_cb cb, void *arg);
 
 /* ---- blocking wrappers ----
  * Each runs the session's loop (other sessions on it progress too) until the
@@ -364,5 +370,7 @@ int ternc_add_watch_sync(struct ternc *c, const char *path, bool recursive, tern
 int ternc_remove_watches_sync(struct ternc *c, const char *path, int type);
 int ternc_add_auth_sync(struct ternc *c, const char *scheme, const void *cred, int32_t len);
 int ternc_whoami_sync(struct ternc *c, struct ternc_result **out);
+int ternc_reconfig_sync(struct ternc *c, const char *joining, const char *leaving,
+			const char *new_members, int64_t from_config, struct ternc_result **out);
 
 #endif

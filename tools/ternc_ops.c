@@ -301,6 +301,22 @@ int ternc_whoami(struct ternc *c, ternc_cb cb, void *arg)
 	return tc_submit(c, &call);
 }
 
+int ternc_reconfig(struct ternc *c, const char *joining, const char *leaving,
+		   const char *new_members, int64_t from_config, ternc_cb cb, void *arg)
+{
+	if (!c || (new_members && (joining || leaving)))
+		return ZK_EBADARGUMENTS;
+	struct tc_call call = {.cb = cb, .arg = arg, .wkind = TC_W_NONE};
+	call.req.type = ZK_OP_RECONFIG;
+	call.req.op.type = ZK_OP_RECONFIG;
+	call.req.op.data_len = -1;
+	call.req.reconfig.joining = joining;
+	call.req.reconfig.leaving = leaving;
+	call.req.reconfig.new_members = new_members;
+	call.req.reconfig.cur_config_id = from_config;
+	return tc_submit(c, &call);
+}
+
 /* ---- result copies ---- */
 
 /* @n bytes at *@off aligned to @align; NULL while measuring (@base NULL). */
@@ -570,6 +586,13 @@ int ternc_add_auth_sync(struct ternc *c, const char *scheme, const void *cred, i
 {
 	TC_SYNC(c, (struct ternc_result **)NULL, NULL,
 		ternc_add_auth(c, scheme, cred, len, wait_cb, w_));
+}
+
+int ternc_reconfig_sync(struct ternc *c, const char *joining, const char *leaving,
+			const char *new_members, int64_t from_config, struct ternc_result **out)
+{
+	TC_SYNC(c, out, NULL,
+		ternc_reconfig(c, joining, leaving, new_members, from_config, wait_cb, w_));
 }
 
 int ternc_whoami_sync(struct ternc *c, struct ternc_result **out)

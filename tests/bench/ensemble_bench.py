@@ -11,12 +11,22 @@ ratios are the point.
 
 usage: tests/bench/ensemble_bench.py [--quick] [--ternd PATH] [--tern-bench PATH]
                                      [--no-zookeeper] [--no-observers]
+                                     [--peer-transport tcp,udp,dpdk]
+
+--peer-transport runs only the write workload on a 3-server ternd ensemble
+once per listed peer transport (tcp: peer.c; udp: kernel UDP with dp_rel,
+mgmt/peer_udp.c; dpdk: deploy/rack.sh --mode dpdk, af_packet vdevs, needs
+root) and prints writes/s, p99 and cycles per replicated txn: the three
+servers' CPU time from /proc/PID/stat times the nominal clock from
+/proc/cpuinfo, over the writes done (perf is not used: it is absent here).
 """
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -73,6 +83,94 @@ def run_ensemble(server, tb, observers, workloads, warmup, duration):
     return res
 
 
+def nominal_hz():
+    """The CPU's nominal clock: "@ N.NNGHz" in the model name, else cpu MHz."""
+    mhz = None
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name") and "GHz" in line:
+                try:
+                    return float(line.rsplit("@", 1)[1].strip().rstrip("GHz").strip()) * 1e9
+                except (IndexError, ValueError):
+                    pass
+            if line.startswith("cpu MHz") and mhz is None:
+                mhz = float(line.split(":")[1])
+    return (mhz or 1000.0) * 1e6
+
+
+def write_run(tb, hosts, pids, warmup, duration):
+    c0 = sum(cpu_seconds(p) for p in pids)
+    r = bench(tb, hosts, "set", warmup, duration)
+    c1 = sum(cpu_seconds(p) for p in pids)
+    ops = max(r.get("ops", 0), 1)
+    # warm-up writes burn CPU too: count them at the measured rate
+    ops_all = ops + r.get("ops_per_sec", 0) * warmup
+    r["cycles_per_txn"] = (c1 - c0) * nominal_hz() / max(ops_all, 1)
+    return r
+
+
+def run_transport(transport, ternd, tb, warmup, duration):
+    if transport in ("tcp", "udp"):
+        os.environ["TERN_PEER_TRANSPORT"] = transport
+        try:
+            with ternlib.Ensemble(ternd, 3, tick=2000, extra_cfg="forceSync=yes\n") as ens:
+                ens.wait_leader(120)
+                return write_run(tb, ens.hosts(), [t.proc.pid for t in ens.servers],
+                                 warmup, duration)
+        finally:
+            os.environ.pop("TERN_PEER_TRANSPORT", None)
+    rack = os.path.join(ROOT, "deploy", "rack.sh")
+    d = "/tmp/tern-bench-dpdk"
+
+    def sh(*args):
+        return subprocess.run(["bash", rack, "--dir", d] + list(args), capture_output=True,
+                              text=True, timeout=180, check=True).stdout.strip()
+    try:
+        sh("up", "3", "--mode", "dpdk", "--ternd", ternd, "--tick", "2000",
+           "--cfg", "*:forceSync=yes")
+        sh("wait-leader", "60")
+        # every server serving (a follower still syncing resets new clients)
+        for i in (1, 2, 3):
+            host, port = sh("addr", str(i)).rsplit(":", 1)
+            deadline = time.time() + 60
+            while time.time() < deadline and not srvr_serving(host, int(port)):
+                time.sleep(0.1)
+        pids = [int(sh("pid", str(i))) for i in (1, 2, 3)]
+        return write_run(tb, sh("connect-string"), pids, warmup, duration)
+    finally:
+        subprocess.run(["bash", rack, "--dir", d, "down"], capture_output=True, timeout=180)
+
+
+def srvr_serving(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=3) as c:
+            c.sendall(b"srvr")
+            out = b""
+            while True:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                out += chunk
+        return b"Mode: " in out
+    except OSError:
+        return False
+
+
+def peer_transports(names, ternd, tb, warmup, duration):
+    print("3-server ternd writes (setData 100 B, forceSync) by peer transport; "
+          "cycles = servers' CPU s x %.2f GHz nominal / txns" % (nominal_hz() / 1e9))
+    for t in names:
+        try:
+            r = run_transport(t, ternd, tb, warmup, duration)
+        except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+            print("  %-5s failed: %s" % (t, str(e)[-300:]))
+            continue
+        print("  %-5s %10.0f writes/s  p99 %8.3f ms  errors %d  %10.0f cycles/replicated txn"
+              % (t, r.get("ops_per_sec", 0), r.get("p99_us", 0) / 1000.0, r.get("errors", 0),
+                 r["cycles_per_txn"]))
+        sys.stdout.flush()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -80,12 +178,16 @@ def main():
     ap.add_argument("--tern-bench")
     ap.add_argument("--no-zookeeper", action="store_true")
     ap.add_argument("--no-observers", action="store_true")
+    ap.add_argument("--peer-transport", help="tcp,udp,dpdk: writes per peer transport only")
     a = ap.parse_args()
     ternd = a.ternd or newest("mgmt/ternd")
     tb = a.tern_bench or newest("tools/tern-bench")
     if not ternd or not tb:
         sys.exit("ensemble_bench.py: build ternd and tern-bench first (ninja -C build)")
     warmup, duration = (1, 3) if a.quick else (2, 10)
+    if a.peer_transport:
+        peer_transports(a.peer_transport.split(","), ternd, tb, warmup, duration)
+        return
     workloads = [("write", "set", []), ("read", "get", []),
                  ("mixed90", "mixed", ["--reads", "90"])]
     print("3-server ternd (%s)" % ternd)

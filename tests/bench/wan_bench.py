@@ -17,7 +17,9 @@ are this host's clock. Rows:
             this tree's ternd does not know the key yet.
 
 WAN bytes per txn = bytes the relay forwarded both ways during the window /
-txns committed in it (TCP/IP headers, acks and pings included).
+txns committed in it (TCP/IP headers, acks and pings included). raw/wire =
+what the voters' quorum links to the observers carried before / after zstd
+(tern_peer_link_bytes_total in /metrics, whole run).
 Numbers only, no assertions: the box is shared, so they are this box's.
 
 usage: tests/bench/wan_bench.py [--seconds S] [--rate R] [--size B] [--chain]
@@ -28,7 +30,6 @@ import os
 import random
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -75,6 +76,32 @@ def wan_bytes(rack):
     return b
 
 
+def link_bytes(rack):
+    """Sum of raw and wire bytes every voter sent to observers 4 and 5, from
+    /metrics (tern_peer_link_bytes_total; admin server on port 8080 in each
+    namespace); (0, 0) when unavailable."""
+    import urllib.request
+    raw = wire = 0
+    for i in (1, 2, 3):
+        host = rack.addr(i)[0]
+        try:
+            with urllib.request.urlopen("http://%s:8080/metrics" % host, timeout=5) as r:
+                text = r.read().decode()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if not line.startswith("tern_peer_link_bytes_total{"):
+                continue
+            labels, val = line.rsplit(" ", 1)
+            if 'dir="out"' not in labels or not ('peer="4"' in labels or 'peer="5"' in labels):
+                continue
+            if 'kind="raw"' in labels:
+                raw += int(val)
+            else:
+                wire += int(val)
+    return raw, wire
+
+
 def run_row(args, name, cfgs, watch_server):
     from kazoo.client import KazooClient
     d = tempfile.mkdtemp(prefix="tern-wanbench-")
@@ -110,11 +137,12 @@ def run_row(args, name, cfgs, watch_server):
             seq += 1
             zk.set("/wan/lag", record(seq, args.size, rng))
             acked[str(seq)] = time.time()
-            nxt = t0 + seq * gap
-            if nxt > time.time():
-                time.sleep(nxt - time.time())
+            wait = t0 + seq * gap - time.time()
+            if wait > 0:
+                time.sleep(wait)
         time.sleep(2)          # the last ones cross the WAN
         b1, n1 = wan_bytes(rack), seq
+        raw, wire = link_bytes(rack)
         seen = agent.call(op="watch_stop")["seen"]
         lags = [(at - acked[s]) * 1000 for s, at in seen
                 if s in acked and acked[s] - t0 >= WARMUP_S]
@@ -122,7 +150,8 @@ def run_row(args, name, cfgs, watch_server):
         txns = max(1, n1 - n0)
         return {"row": name, "writes": n1 - n0, "seen": len(lags),
                 "p50": pct(lags, 50), "p99": pct(lags, 99), "max": max(lags) if lags else 0,
-                "bytes_per_txn": (b1 - b0) / txns, "modes": mode}
+                "bytes_per_txn": (b1 - b0) / txns, "modes": mode,
+                "ratio": raw / wire if wire else float("nan")}
     finally:
         if agent:
             agent.close()
@@ -164,13 +193,14 @@ def main():
                                         "5:tern.observer.master=4"], 5))
         else:
             print("chain: skipped (this ternd does not accept tern.observer.master yet)")
-    print("%-11s %7s %6s %8s %8s %8s %13s  %s" % ("row", "writes", "seen", "p50 ms", "p99 ms",
-                                                    "max ms", "WAN B/txn", "observer modes"))
+    print("%-11s %7s %6s %8s %8s %8s %10s %9s  %s" % (
+        "row", "writes", "seen", "p50 ms", "p99 ms", "max ms", "WAN B/txn", "raw/wire",
+        "observer modes"))
     for name, cfgs, watch in rows:
         r = run_row(args, name, cfgs, watch)
-        print("%-11s %7d %6d %8.1f %8.1f %8.1f %13.0f  %s" % (
+        print("%-11s %7d %6d %8.1f %8.1f %8.1f %10.0f %9.2f  %s" % (
             r["row"], r["writes"], r["seen"], r["p50"], r["p99"], r["max"], r["bytes_per_txn"],
-            ",".join(str(m) for m in r["modes"])))
+            r["ratio"], ",".join(str(m) for m in r["modes"])))
         sys.stdout.flush()
 
 

@@ -273,7 +273,37 @@ def scenario(d):
     assert leader(d) in (1, 2, 3)
 
 
+def check_bad_config():
+    """Bad tern.peer/tern.dpdk settings: ternd refuses to start and says why
+    (runs with or without DPDK)."""
+    cases = [("tern.dataplane=dpdk\n", "needs tern.dpdk.port"),
+             ("tern.dataplane=dpdk\ntern.dpdk.port=net_null0\ntern.dpdk.ip=10.1.2.300\n",
+              "not an IPv4 address"),
+             ("tern.dpdk.gateway=gw.example\n", "not an IPv4 address"),
+             ("tern.peer.transport=sctp\n", "must be tcp or udp"),
+             ("tern.dpdk.mbufs=12\n", "tern.dpdk.mbufs")]
+    d = tempfile.mkdtemp(prefix="tern-dpdk-cfg-")
+    try:
+        os.makedirs(os.path.join(d, "data"))
+        with open(os.path.join(d, "data", "myid"), "w") as f:
+            f.write("1\n")
+        for extra, want in cases:
+            cfg = os.path.join(d, "zoo.cfg")
+            with open(cfg, "w") as f:
+                f.write("tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir=%s/data\n"
+                        "clientPort=%d\nserver.1=127.0.0.1:%d:%d\nserver.2=127.0.0.1:%d:%d\n%s"
+                        % (d, ternlib.free_port(), ternlib.free_port(), ternlib.free_port(),
+                           ternlib.free_port(), ternlib.free_port(), extra))
+            r = subprocess.run([TERND, cfg], capture_output=True, text=True, timeout=30)
+            assert r.returncode != 0, "ternd accepted %r" % extra
+            assert want in r.stdout + r.stderr, (extra, r.stdout + r.stderr)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    print("PASS bad_config")
+
+
 def main():
+    check_bad_config()
     if not DPDK_BUILT:
         print("SKIP: tern was built without DPDK (libdpdk not found)")
         return SKIP

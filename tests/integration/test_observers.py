@@ -8,8 +8,10 @@ admin "leader" command lists the learners in its stream: never 5 nor 6),
 while 5 and 6 report their masters as upstream; a sync barrier at the chain's
 end sees a write made at the leader just before; kill -9 of the middle
 observer (5): 6 falls back to 4 and catches up with writes made meanwhile;
-the restarted 5 syncs again and catches up; a config naming itself as its
-master is refused at start."""
+the restarted 5 is past 4's history (commitLogCount), gets a SNAP from 4
+and catches up; with ZooKeeper's
+observerMasterPort the observers follow voters; a config naming itself as
+its master or an unknown server is refused at start."""
 import json
 import os
 import subprocess
@@ -47,8 +49,16 @@ def stream_peers(ens, i):
     return sorted(p["sid"] for p in o.get("peers", []) if p.get("synced"))
 
 
-def chained():
-    ens = Ensemble(TERND, 3, observers=3, tick=200)
+def peers_are(ens, i, want):
+    """stream_peers(ens, i) == want; False while i's admin server is not up."""
+    try:
+        return stream_peers(ens, i) == want
+    except OSError:
+        return False
+
+
+def chained(extra=""):
+    ens = Ensemble(TERND, 3, observers=3, tick=200, extra_cfg=extra)
     ens.admin_ports = {}
     for i in range(1, 7):
         ens.admin_ports[i] = free_port()
@@ -102,7 +112,8 @@ def test_chain_writes_and_leader_load():
 
 
 def test_kill_middle_observer():
-    with chained() as ens:
+    # a short committed history: the restarted 5 is past it and gets a SNAP from 4
+    with chained("zookeeper.commitLogCount=10\n") as ens:
         leader = ens.wait_leader(WAIT)
         wait_chain(ens, leader)
         zkl = client(ens[leader])
@@ -112,7 +123,7 @@ def test_kill_middle_observer():
             for k in range(30):
                 zkl.create("/k/n%02d" % k, b"x")
             # 6 fell back to 4 and caught up
-            wait_for(lambda: stream_peers(ens, 6) == [4], WAIT, "6 following 4")
+            wait_for(lambda: peers_are(ens, 6, [4]), WAIT, "6 following 4")
             zk6 = client(ens[6])
             try:
                 zk6.sync("/k")
@@ -122,7 +133,8 @@ def test_kill_middle_observer():
                 zk6.stop()
                 zk6.close()
             ens[5].start(timeout=WAIT)
-            wait_for(lambda: stream_peers(ens, 5) == [4], WAIT, "5 following 4 again")
+            wait_for(lambda: peers_are(ens, 5, [4]), WAIT, "5 following 4 again")
+            assert "SNAP to server 5" in ens[4].log_all(), ens[4].log()
             wait_for(lambda: len({ens.zxid(i) for i in range(1, 7)}) == 1, WAIT,
                      "every server at the same zxid")
             zk5 = client(ens[5])
@@ -137,14 +149,49 @@ def test_kill_middle_observer():
             zkl.close()
 
 
+def test_observer_master_port():
+    """ZooKeeper 3.6's layout: observerMasterPort set, no tern key: each
+    observer follows a voter (4 starts at server 1, 5 at server 2), so the
+    leader streams to at most one of them."""
+    ens = Ensemble(TERND, 3, observers=2, tick=200, extra_cfg="observerMasterPort=%d\n" %
+                   free_port())
+    ens.admin_ports = {}
+    for i in range(1, 6):
+        ens.admin_ports[i] = free_port()
+        ens[i].extra_cfg += ("admin.enableServer=true\nadmin.serverAddress=127.0.0.1\n"
+                             "admin.serverPort=%d\n" % ens.admin_ports[i])
+    with ens:
+        leader = ens.wait_leader(WAIT)
+        want = {4: 1 if leader != 1 else 2, 5: 2 if leader != 2 else 3}
+
+        def ok():
+            try:
+                return all(stream_peers(ens, o) == [m] for o, m in want.items())
+            except OSError:
+                return False
+        wait_for(ok, WAIT, "observers on their voters %s" % want)
+        assert len([p for p in stream_peers(ens, leader) if p > 3]) <= 1
+        zk = client(ens[5])
+        try:
+            zk.create("/omp", b"x")
+            assert zk.get("/omp")[0] == b"x"
+        finally:
+            zk.stop()
+            zk.close()
+
+
 def test_self_master_refused():
     ens = Ensemble(TERND, 1, observers=1, tick=200)
     try:
-        ens[2].extra_cfg += "tern.observer.master=2\n"
-        cfg = ens[2].write_cfg()
-        p = subprocess.run([TERND, cfg], capture_output=True, text=True, timeout=30)
-        assert p.returncode != 0, p
-        assert "tern.observer.master" in p.stderr + p.stdout, p.stderr
+        # itself (a loop), an unknown server
+        for i, val in ((2, "2"), (2, "1,9")):
+            base = ens[i].extra_cfg
+            ens[i].extra_cfg = base + "tern.observer.master=%s\n" % val
+            cfg = ens[i].write_cfg()
+            ens[i].extra_cfg = base
+            p = subprocess.run([TERND, cfg], capture_output=True, text=True, timeout=30)
+            assert p.returncode != 0, (i, val, p)
+            assert "tern.observer.master" in p.stderr + p.stdout, (i, val, p.stderr)
     finally:
         ens.cleanup()
 
@@ -153,5 +200,6 @@ if __name__ == "__main__":
     run_tests([
         ("chain_writes_and_leader_load", test_chain_writes_and_leader_load),
         ("kill_middle_observer", test_kill_middle_observer),
+        ("observer_master_port", test_observer_master_port),
         ("self_master_refused", test_self_master_refused),
     ])

