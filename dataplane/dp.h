@@ -39,6 +39,10 @@
  * never held inside a delivery and released there, so the inbox drain never
  * reenters, and the control thread never waits on a worker (posts spill).
  *
+ * Datagrams. Each worker also binds the UDP port (dp_cfg.udp_port) for tern's
+ * native datagram client protocol (dp_udp.h, dp_udp.c): a UDP session is a
+ * connection slot without a socket, so everything above applies to it.
+ *
  * Sleeping. A worker spins a short while after work, then sleeps in
  * io_uring_wait_cqe with an eventfd read armed; a producer that finds the
  * consumer's @sleeping flag set writes that eventfd (Dekker-style: both sides

@@ -149,6 +149,27 @@ static void arp_request(struct dp_port *p, uint32_t ip, uint64_t now_ms)
 	tx_push(p, m, now_ms);
 }
 
+/* A gratuitous ARP reply (sender = target = our IP, broadcast): peers that
+ * are up learn our MAC at once instead of after a resolution round. */
+static void arp_announce(struct dp_port *p, uint64_t now_ms)
+{
+	struct dpdk *d = p->be;
+	uint8_t *buf;
+	size_t cap;
+	struct rte_mbuf *m = frame_alloc(p, &buf, &cap);
+	if (!m)
+		return;
+	int len = dp_net_build_arp_request(buf, cap, &d->me, d->me.ip, false, 0);
+	if (len < (int)(DP_NET_ETH_HDR_LEN + DP_NET_ARP_LEN)) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	buf[DP_NET_ETH_HDR_LEN + 7] = 2;   /* op: reply (RFC 5227 announcement) */
+	frame_done(m, len);
+	tx_push(p, m, now_ms);
+	dpdk_flush(p, now_ms);
+}
+
 /* Frames that waited for an ARP answer: fill in the MAC and send. */
 static void arp_release(struct dp_port *p, void **ready, int n, const uint8_t *mac,
 			uint64_t now_ms)
@@ -267,6 +288,7 @@ static unsigned dpdk_recv(struct dp_port *p, struct dp_port_dgram *out, unsigned
 			break;
 		}
 		case DP_NET_ARP_REPLY:
+			p->st.arp_reply_rx++;
 			learn(p, &pkt.arp, now_ms);
 			break;
 		case DP_NET_UDP_FOR_US:
@@ -521,6 +543,7 @@ int dp_dpdk_open(struct dp_port *p)
 	p->be = d;
 	p->ops = &dpdk_ops;
 	eal_ports++;
+	arp_announce(p, dp_port_now_us() / 1000u);
 	TN_INFO("dpdk", "port %u (%s) %02x:%02x:%02x:%02x:%02x:%02x ip %u.%u.%u.%u mtu %u, "
 		"%u mbufs, checksum offload rx %s tx %s", d->port_id, p->cfg.dev, mac.addr_bytes[0],
 		mac.addr_bytes[1], mac.addr_bytes[2], mac.addr_bytes[3], mac.addr_bytes[4],

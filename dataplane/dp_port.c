@@ -398,6 +398,7 @@ size_t dp_port_stats_text(const struct dp_port_stats *st, const char *prefix, ch
 	PUT("window_full", st->chan_window_full);
 	PUT("arp_requests_rx", st->arp_req_rx);
 	PUT("arp_requests_tx", st->arp_req_tx);
+	PUT("arp_replies_rx", st->arp_reply_rx);
 	for (unsigned i = 0; i < DP_PORT_DROP_COUNT; i++) {
 		char name[32];
 		snprintf(name, sizeof name, "drop_%s", dp_port_drop_name((enum dp_port_drop)i));

@@ -89,7 +89,7 @@ struct dp_port_stats {
 	uint64_t rx_bursts, tx_bursts;
 	uint64_t tx_full;        /* tx ring full or EAGAIN: datagrams dropped (dp_rel resends) */
 	uint64_t tx_err;         /* other send errors */
-	uint64_t arp_req_rx, arp_reply_tx, arp_req_tx, arp_learn;
+	uint64_t arp_req_rx, arp_reply_rx, arp_reply_tx, arp_req_tx, arp_learn;
 	uint64_t drop[DP_PORT_DROP_COUNT];
 	uint64_t idle_sleeps;    /* adaptive polling: polls that found nothing */
 	/* channels on this port, summed (dp_chan) */

@@ -338,6 +338,8 @@ net_down() {
 		grep -E "^(tv${id}h[0-9]+|tv${id}d[0-9]+|tv${id}w[0-9]+[ab]|tb${id}|tb${id}d|tb${id}s[0-9]+)$" || true); do
 		ip link delete "$dev" 2>/dev/null || true
 	done
+	# --mode dpdk: the EAL's runtime directories (--file-prefix tern-<id>-<i>)
+	rm -rf /var/run/dpdk/tern-"$id"-[0-9]* 2>/dev/null || true
 }
 
 # ---- sites: one bridge per site, tern-wanem relays between them ----

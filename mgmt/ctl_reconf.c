@@ -8,11 +8,13 @@
  * the new voters synced with it), builds the txn without store_prep and hands
  * it to zab_propose_config (joint quorum until applied). Every server, when it
  * applies a setData of /zookeeper/config, parses the data and makes it the
- * membership: zab_set_config, peer links opened/closed, and the config written
- * next to zoo.cfg as zoo.cfg.dynamic.<version> (for operators; the durable
- * record is the log and snapshots, so a restarted server reads its config
- * back from the recovered /zookeeper/config). With no reconfig ever committed
- * /zookeeper/config shows the static config with version=0.
+ * membership: zab_set_config, peer links opened/closed, and the committed
+ * config written durably to dataDir/zoo.cfg.dynamic, which a restart starts
+ * from. Recovery applies the whole log, so a later config in the recovered
+ * /zookeeper/config may be uncommitted: it is applied once the commit point
+ * this server hears reaches it (ctl_reconf_check). With no reconfig ever committed
+ * /zookeeper/config shows the static config, versioned epoch << 32 of the
+ * first epoch served, as ZooKeeper does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -135,11 +137,14 @@ int ctl_reconf_init(struct ctl *c, struct zab_cfg *zc)
 		memcpy(r->sv, cfg->servers, cfg->server_count * sizeof r->sv[0]);
 		r->n = cfg->server_count;
 		r->version = 0;
+	}
+	/* the node shows the committed config unless the log has a later one */
+	if (!r->pend_zxid) {
 		if (!(text = malloc(RECONF_TEXT_MAX)))
 			return -ENOMEM;
-		rc = config_text(r->sv, r->n, 0, text, RECONF_TEXT_MAX);
+		rc = config_text(r->sv, r->n, r->version, text, RECONF_TEXT_MAX);
 		if (rc >= 0)
-			rc = store_config_init(c->s, text, rc);
+			rc = store_config_init(c->s, text, rc, r->version, 0);
 		free(text);
 		if (rc < 0)
 			return rc;
@@ -245,12 +250,34 @@ nomem:
 	atomic_store(&c->failed, true);
 }
 
+/* Serving on zoo.cfg's static config (version 0): as ZooKeeper, give it the
+ * version of the epoch it first serves in (epoch << 32, the same on every
+ * server of that epoch), show it and keep it in dataDir. */
+static void activate_static(struct ctl *c, struct ctl_reconf *r)
+{
+	struct zab_info zi;
+	char *text = malloc(RECONF_TEXT_MAX);
+	int len;
+
+	if (!text)
+		return;
+	zab_info(c->zab, &zi);
+	r->version = (tn_zxid)zi.current_epoch << 32;
+	len = config_text(r->sv, r->n, r->version, text, RECONF_TEXT_MAX);
+	if (len >= 0 && store_config_init(c->s, text, len, r->version,
+					  (int64_t)c->cc.env->now_ms(c->cc.env)) == 0)
+		write_dynamic_file(c, text, (size_t)len);
+	free(text);
+}
+
 void ctl_reconf_check(struct ctl *c)
 {
 	struct ctl_reconf *r = c->reconf;
 	struct store_node_view v;
 	struct txn t = { 0 };
 
+	if (r && c->zab && !r->version && !r->pend_zxid && atomic_load(&c->serving))
+		activate_static(c, r);
 	if (!r || !r->pend_zxid || !c->zab || zab_known_committed(c->zab) < r->pend_zxid)
 		return;
 	TN_INFO("ctl", "recovered config txn 0x%" PRIx64 " is committed", r->pend_zxid);
@@ -413,7 +440,7 @@ void ctl_reconf_submit(struct ctl *c, struct pend *p, const struct zkp_request *
 		t->path = RECONF_PATH;
 		t->data = p->arena2;
 		t->data_len = rc;
-		t->version = v.stat.version + 1;
+		t->version = -1; /* ZooKeeper's config node keeps version -1 */
 	} else {
 		t->hdr.type = t->type = ZK_OP_ERROR;
 		t->err = zerr;

@@ -796,7 +796,7 @@ void peer_net_stats(struct peer_net *pn, uint64_t *sent, uint64_t *recvd)
 int peer_net_link_bytes(struct peer_net *pn, uint32_t peer, struct peer_bytes *out)
 {
 	if (pn->udp)
-		return -ENOENT;   /* per-link bytes: TCP links only */
+		return peer_udp_link_bytes(pn->udp, peer, out);
 	struct link *l = link_of(pn, peer, false);
 
 	if (!l)

@@ -523,6 +523,18 @@ static size_t mntr_lines(char *buf, size_t cap)
 	return w > 0 ? TN_MIN(n + (size_t)w, cap) : n;
 }
 
+int peer_udp_link_bytes(struct peer_udp *pu, uint32_t peer, struct peer_bytes *out)
+{
+	struct pu_link *l = link_of(pu, peer, false);
+	uint64_t s, r;
+
+	if (!l)
+		return -ENOENT;
+	dp_chan_bytes(l->ch, &s, &r);
+	*out = (struct peer_bytes){ .raw_out = s, .wire_out = s, .raw_in = r, .wire_in = r };
+	return 0;
+}
+
 bool peer_udp_port_stats(struct dp_port_stats *out)
 {
 	struct dp_port *p = atomic_load(&g_port);

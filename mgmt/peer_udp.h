@@ -29,6 +29,9 @@ int peer_udp_member_add(struct peer_udp *pu, const struct cfg_server *srv);
 void peer_udp_member_remove(struct peer_udp *pu, uint32_t peer);
 bool peer_udp_is_up(struct peer_udp *pu, uint32_t peer, bool election);
 void peer_udp_stats(struct peer_udp *pu, uint64_t *sent, uint64_t *recvd);
+/* peer_net_link_bytes over UDP: message bytes of the quorum channel (raw =
+ * wire: no compression). Return 0 or -ENOENT. */
+int peer_udp_link_bytes(struct peer_udp *pu, uint32_t peer, struct peer_bytes *out);
 
 /* The port counters of the running peer transport (any thread); false when
  * the peers use TCP. One process runs one ensemble member, so this is global. */

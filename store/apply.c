@@ -371,7 +371,8 @@ int store_apply(struct store *s, const struct txn *t, struct store_apply_out *ou
 	return rc;
 }
 
-int store_config_init(struct store *s, const void *data, int32_t len)
+int store_config_init(struct store *s, const void *data, int32_t len, tn_zxid zxid,
+		      int64_t time_ms)
 {
 	struct znode *n = ztree_lookup(s, "/zookeeper/config", strlen("/zookeeper/config"));
 	int64_t old_len;
@@ -379,11 +380,16 @@ int store_config_init(struct store *s, const void *data, int32_t len)
 
 	if (!n || len < 0 || (len > 0 && !data))
 		return -EINVAL;
-	if (n->mzxid != 0)
-		return 0; /* a reconfig txn wrote it: that is the config */
+	if ((tn_zxid)n->mzxid > zxid || (n->mzxid != 0 && (tn_zxid)n->mzxid == zxid))
+		return 0; /* a later (or this) config is there already */
 	old_len = TN_MAX(znode_data_len(n), 0);
 	znode_write_begin(n);
 	rc = znode_set_data(s, n, data, len);
+	if (rc == 0 && zxid) {
+		n->version = -1; /* as ZooKeeper shows its config node */
+		n->mzxid = (int64_t)zxid;
+		n->mtime = time_ms;
+	}
 	znode_write_end(n);
 	if (rc < 0)
 		return rc;

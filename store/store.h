@@ -103,11 +103,13 @@ struct store_apply_out {
  * store_apply. Writer thread only. Return 0, -ENOMEM (store cap), -EINVAL. */
 int store_apply(struct store *s, const struct txn *t, struct store_apply_out *out);
 
-/* Show the static config in /zookeeper/config (as ZooKeeper does at start),
- * outside the log, while no reconfig txn has written it (mzxid 0; else
- * nothing changes). Stat untouched. Writer thread only. Return 0, -EINVAL,
- * -ENOMEM. */
-int store_config_init(struct store *s, const void *data, int32_t len);
+/* Show a config in /zookeeper/config outside the log (ZooKeeper's static
+ * config at start, and its version once a leader activated it), unless the
+ * node holds one at least as new (mzxid >= @zxid, @zxid != 0). @zxid 0:
+ * data only; else the Stat becomes mzxid @zxid, mtime @time_ms, version -1.
+ * Writer thread only. Return 0, -EINVAL, -ENOMEM. */
+int store_config_init(struct store *s, const void *data, int32_t len, tn_zxid zxid,
+		      int64_t time_ms);
 
 /* Highest zxid applied. Any thread. */
 tn_zxid store_last_zxid(const struct store *s);

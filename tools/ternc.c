@@ -1193,8 +1193,10 @@ static void udp_send_connect(struct ternc *c)
 	TN_ASSERT(c->conn == TC_HANDSHAKE && buf_live(&c->out) >= ZKP_LEN_PREFIX);
 	uint32_t flen = tn_load_be32(c->out.p + c->out.off);
 	free(c->hs);
-	c->hs = udp_dgram(c, DP_UDP_CONNECT, c->next_xid, c->out.p + c->out.off + ZKP_LEN_PREFIX,
-			  flen);
+	/* the first xid this attachment will send: calls queued while
+	 * disconnected already hold theirs */
+	int32_t first = c->ph ? c->ph->xid : c->next_xid;
+	c->hs = udp_dgram(c, DP_UDP_CONNECT, first, c->out.p + c->out.off + ZKP_LEN_PREFIX, flen);
 	buf_clear(&c->out);
 	if (!c->hs) {
 		conn_drop(c, ZK_ECONNECTIONLOSS);

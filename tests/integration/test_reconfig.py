@@ -1,7 +1,8 @@
 """Dynamic reconfiguration (ZooKeeper's reconfig op) on real ternd
 ensembles on loopback, driven by kazoo.
 
-/zookeeper/config shows the static config with version=0; reconfig errors
+/zookeeper/config shows the static config with the version of the first
+epoch served (as ZooKeeper); reconfig errors
 (disabled, no auth, bad version, no quorum, no change); grow 3 -> 5 with
 joiners started on a config listing the current servers plus themselves,
 then shrink 5 -> 3 removing the leader (it hands over); an observer swapped
@@ -116,7 +117,11 @@ def test_config_and_errors():
         zk = client(ens.hosts())
         text = config_of(zk)
         assert members(text) == [spec(ens, i) for i in (1, 2, 3)], text
-        assert text.splitlines()[-1] == "version=0", text
+        # as ZooKeeper: a static config takes the version of the first epoch served
+        last = text.splitlines()[-1]
+        assert last.startswith("version=") and last.endswith("00000000") and last != "version=0", text
+        _, st = zk.get("/zookeeper/config")
+        assert st.version == -1 and st.mzxid == int(last.split("=")[1], 16), st
         try:
             zk.reconfig(joining=None, leaving="3", new_members=None)
             raise AssertionError("reconfig without super succeeded")
@@ -179,6 +184,7 @@ def test_grow_then_shrink_removing_leader():
         five = [spec(ens, i) for i in range(1, 6)]
         assert members(text) == five, text
         assert text.splitlines()[-1] == "version=%x" % stat.mzxid, (text, stat)
+        assert stat.version == -1, stat  # ZooKeeper's config node keeps version -1
         ens.wait_leader(60, serving=[1, 2, 3, 4, 5])
         time.sleep(0.5)
         # shrink to 3, removing the leader and one more

@@ -115,6 +115,19 @@ static void basic(const char *hosts)
 	ternc_result_free(r);
 	CHECK_RC(ternc_exists_sync(b, p2, NULL, NULL, NULL), ZK_ENONODE);
 
+	/* resume: drop the attachment; the next call reconnects with the
+	 * password, same session, its ephemeral intact */
+	char pe[96];
+	int64_t sid = ternc_session_id(a);
+	snprintf(pe, sizeof(pe), "%s/eph", base);
+	CHECK_RC(ternc_create_sync(a, pe, NULL, -1, NULL, TERNC_EPHEMERAL, 0, NULL), ZK_OK);
+	ternc_disconnect(a);
+	CHECK(ternc_state(a) == TERNC_DISCONNECTED);
+	CHECK_RC(ternc_exists_sync(a, pe, NULL, NULL, &st), ZK_OK);
+	CHECK(ternc_state(a) == TERNC_CONNECTED && ternc_session_id(a) == sid);
+	CHECK(st.ephemeral_owner == sid);
+	CHECK_RC(ternc_delete_sync(a, pe, -1), ZK_OK);
+
 	CHECK_RC(ternc_delete_sync(a, p1, -1), ZK_OK);
 	CHECK_RC(ternc_delete_sync(a, base, -1), ZK_OK);
 	CHECK_RC(ternc_get_sync(b, base, NULL, NULL, NULL), ZK_ENONODE);
