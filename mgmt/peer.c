@@ -50,6 +50,8 @@
 #define PEER_OUT_MAX (1ull << 31)            /* queued bytes before the link is cut */
 #define PEER_ACCEPT_MAX 64u                  /* accepted sockets still saying hello */
 #define PEER_RETRY_MS 100u                   /* redial a down link this often */
+#define PEER_CONNECT_MS 1000u                /* give up a connect after this: the kernel's
+                                              * SYN backoff would wait seconds after a cut */
 #define PEER_READ_CHUNK (256u << 10)
 #define PEER_ADD_MAX 32u                     /* members a reconfig may add (peer_net_member_add) */
 #define PEER_HELLO_ZSTD 0x01u                /* hello byte 13: wants / agrees to zstd */
@@ -79,6 +81,7 @@ struct link {
 	enum link_state state;
 	int fd;
 	uint64_t retry_ms;
+	uint64_t dial_ms;           /* when the pending connect started */
 	struct buf in, out;
 	const struct cfg_server *srv;
 	struct cfg_server *own;      /* srv, when added by peer_net_member_add */
@@ -372,6 +375,7 @@ static void link_dial(struct peer_net *pn, struct link *l, uint64_t now)
 	}
 	l->fd = fd;
 	l->state = LINK_CONNECTING;
+	l->dial_ms = now;
 	memcpy(hello, hello_magic, sizeof hello_magic);
 	tn_store_be32(hello + 8, pn->my_id);
 	hello[12] = l->election;
@@ -683,6 +687,12 @@ unsigned peer_net_pollfds(struct peer_net *pn, struct pollfd *pfd, unsigned max,
 		pfd[n++] = (struct pollfd){ .fd = pn->acc[i].fd, .events = POLLIN };
 	for (unsigned i = 0; i < pn->link_count && n < max; i++) {
 		struct link *l = &pn->links[i];
+		if (l->state == LINK_CONNECTING && now >= l->dial_ms + PEER_CONNECT_MS) {
+			close(l->fd);
+			l->fd = -1;
+			l->state = LINK_DOWN;
+			buf_free(&l->out);
+		}
 		if (l->state == LINK_DOWN && l->dial && now >= l->retry_ms)
 			link_dial(pn, l, now);
 		if (l->state == LINK_DOWN)
