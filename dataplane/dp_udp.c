@@ -262,14 +262,12 @@ void dp_udp_tx_flush(struct dp_worker *w)
 }
 
 /* Queue one datagram to @to; it leaves with the turn's sendmmsg. */
-static void send_dgram(struct dp_worker *w, const struct dp_udp_conn *u,
-		       const struct sockaddr_storage *to, socklen_t to_len, const uint8_t *p,
-		       size_t len)
+static void send_dgram(struct dp_worker *w, const struct sockaddr_storage *to, socklen_t to_len,
+		       const uint8_t *p, size_t len)
 {
 	struct dp_udp_port *pt = w->udp;
 	uint32_t i;
 
-	(void)u;
 	TN_ASSERT_HOT(len >= DP_UDP_HDR_LEN && len <= DP_UDP_DGRAM_MAX);
 	if (pt->txn == DP_UDP_TX_BATCH || pt->txq_used + len > DP_UDP_TX_BYTES)
 		dp_udp_tx_flush(w);
@@ -291,7 +289,7 @@ static void send_bare(struct dp_worker *w, uint8_t kind, uint64_t sid, int32_t x
 	struct dp_udp_hdr h = { .kind = kind, .session = sid, .xid = xid, .cookie = cookie };
 
 	dp_udp_hdr_encode(b, &h);
-	send_dgram(w, NULL, to, to_len, b, sizeof b);
+	send_dgram(w, to, to_len, b, sizeof b);
 }
 
 /* One frame of @c's output as one datagram. */
@@ -331,7 +329,7 @@ static void send_frame(struct dp_conn *c, const uint8_t *body, uint32_t len)
 	} else if (h.xid >= 0) {
 		dp_udp_cache_complete(&u->cache, h.xid, d, n);
 	}
-	send_dgram(w, u, &u->peer, u->peer_len, d, n);
+	send_dgram(w, &u->peer, u->peer_len, d, n);
 }
 
 void dp_udp_flush(struct dp_conn *c)
@@ -392,7 +390,7 @@ static void on_connect(struct dp_worker *w, const struct dp_udp_hdr *h, uint8_t 
 	if ((c = find_peer(w, from, h->cookie)) != NULL) {
 		/* a retransmitted CONNECT: answer again once the answer exists */
 		if (c->udp->connected)
-			send_dgram(w, c->udp, from, from_len, c->udp->connected, c->udp->connected_len);
+			send_dgram(w, from, from_len, c->udp->connected, c->udp->connected_len);
 		else
 			count(&pt->st_dropped);
 		return;
@@ -451,7 +449,7 @@ static void on_request(struct dp_worker *w, const struct dp_udp_hdr *h, uint8_t 
 		case DP_UDP_DUP_REPLY:
 			count(&pt->st_cached);
 			atomic_store_explicit(&c->sess->touch_ms, dp_now_ms(), memory_order_relaxed);
-			send_dgram(w, u, from, from_len, cached, cached_len);
+			send_dgram(w, from, from_len, cached, cached_len);
 			return;
 		case DP_UDP_GONE:
 			count(&pt->st_evicted);

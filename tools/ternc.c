@@ -1316,16 +1316,9 @@ static void udp_rto_reset(struct ternc *c, int64_t now)
 static int udp_complete_head(struct ternc *c, uint8_t kind, const uint8_t *body, uint32_t len)
 {
 	struct tc_pending *pd = c->ph;
-	int64_t now = now_ms();
 	TN_ASSERT(pd);
-	if (pd->dg && !pd->resent) { /* Karn: only never-resent requests are timed */
-		int32_t rtt = (int32_t)(now - pd->sent_ms);
-		c->srtt_ms = c->srtt_ms <= 0 ? (rtt > 0 ? rtt : 1) : (7 * c->srtt_ms + rtt) / 8;
-		if (c->srtt_ms <= 0)
-			c->srtt_ms = 1;
-	}
 	if (pd->next)
-		udp_rto_reset(c, now);
+		udp_rto_reset(c, now_ms());
 	if (pd->dg) {
 		TN_ASSERT(c->inflight > 0);
 		c->inflight--;
@@ -1358,6 +1351,18 @@ static int udp_drain_early(struct ternc *c)
 	return 0;
 }
 
+/* An answer to @p arrived: time it if it was sent once (Karn), when it
+ * arrives, not when it completes (a parked answer waited for the head). */
+static void udp_rtt_sample(struct ternc *c, const struct tc_pending *p)
+{
+	if (!p->dg || p->resent)
+		return;
+	int32_t rtt = (int32_t)(now_ms() - p->sent_ms);
+	c->srtt_ms = c->srtt_ms <= 0 ? rtt : (7 * c->srtt_ms + rtt) / 8;
+	if (c->srtt_ms <= 0)
+		c->srtt_ms = 1;
+}
+
 /* An answer to request @xid: complete it if it is the head, else park it. */
 static int udp_answer(struct ternc *c, int32_t xid, uint8_t kind, const uint8_t *body, uint32_t len)
 {
@@ -1367,6 +1372,7 @@ static int udp_answer(struct ternc *c, int32_t xid, uint8_t kind, const uint8_t 
 	if (pd->xid == xid) {
 		if (!pd->dg || pd->early_kind)
 			return 0;
+		udp_rtt_sample(c, pd);
 		int rc = udp_complete_head(c, kind, body, len);
 		return rc != 0 || c->dead || c->conn != TC_UP ? rc : udp_drain_early(c);
 	}
@@ -1376,6 +1382,7 @@ static int udp_answer(struct ternc *c, int32_t xid, uint8_t kind, const uint8_t 
 		if (p->xid != xid)
 			continue;
 		if (p->dg && !p->early_kind) {
+			udp_rtt_sample(c, p);
 			if (len && !(p->early = malloc(len)))
 				return 0; /* the retransmission brings it again */
 			if (len)

@@ -1,4 +1,5 @@
-/* tools/ternc.h: tern's C client library (ZooKeeper client protocol over TCP).
+/* tools/ternc.h: tern's C client library (ZooKeeper client protocol over TCP,
+ * or tern's native datagram protocol over UDP: see enum ternc_transport).
  *
  * Design
  * ------
