@@ -8,10 +8,14 @@
  * RX: a burst of mbufs; each frame goes through dp_net_parse. ARP requests
  * for our IP are answered and their sender learnt, replies learnt (packets
  * waiting for that IP leave); UDP to one of our ports is handed up zero-copy
- * (the mbufs are freed on the next receive); everything else is dropped and
- * counted by reason (no exception path here: the peer port carries only
- * tern's datagrams, the host keeps its own interface). Checksums are checked
- * by the port when it offers that, in software otherwise.
+ * (the mbufs are freed on the next receive); frames that are not tern's go
+ * to the kernel through the exception tap when there is one (dp_exc.h: ARP
+ * is copied there too so the kernel learns its neighbours), and are dropped
+ * and counted otherwise; malformed frames are dropped and counted by reason.
+ * Checksums are checked by the port when it offers that, in software
+ * otherwise. Each receive first moves up to DP_EXC_BURST_MAX frames the
+ * kernel wrote to the tap out of the port (never blocking: the tap is
+ * non-blocking, a full one drops and counts).
  *
  * TX: the next hop is the destination on our subnet, the gateway otherwise.
  * Resolved: the frame is built into an mbuf and joins the TX burst. Not
@@ -40,6 +44,7 @@
 
 #include "common/tn_assert.h"
 #include "common/tn_log.h"
+#include "dataplane/dp_exc.h"
 #include "dataplane/dp_net.h"
 #include "dataplane/dp_port_int.h"
 
@@ -72,6 +77,8 @@ struct dpdk {
 	uint64_t idle_polls;
 	uint64_t last_rx_us;          /* adaptive polling: when a burst last brought frames */
 	uint64_t next_expire_ms;
+	uint32_t frame_max;           /* longest frame accepted: tern's largest, or the MTU's */
+	int tap_fd;                   /* exception path; -1: none */
 	struct dp_port *p;
 };
 
@@ -220,6 +227,60 @@ static enum dp_port_drop drop_reason(enum dp_net_drop r)
 	}
 }
 
+/* A frame that is (also) the kernel's: into the tap, never blocking. */
+static void exc_to_kernel(struct dp_port *p, const uint8_t *frame, size_t len)
+{
+	struct dpdk *d = p->be;
+	int rc = dp_exc_tap_write(d->tap_fd, frame, len);
+	if (rc == 0)
+		p->st.exc_to_kernel++;
+	else if (rc == -EAGAIN || rc == -ENOBUFS)
+		p->st.exc_tap_full++;
+	else
+		p->st.exc_errors++;
+}
+
+/* What the kernel sent into the tap, out of the port: at most
+ * DP_EXC_BURST_MAX frames per turn so tern's own traffic is never starved.
+ * Return the frames taken. */
+static unsigned exc_from_kernel(struct dp_port *p, uint64_t now_ms)
+{
+	struct dpdk *d = p->be;
+	unsigned taken = 0;
+
+	for (unsigned i = 0; i < DP_EXC_BURST_MAX; i++) {
+		uint8_t *buf;
+		size_t cap;
+		struct rte_mbuf *m = rte_pktmbuf_alloc(d->pool);
+		if (!m) {   /* leave the frames in the tap: next turn */
+			p->st.exc_errors++;
+			break;
+		}
+		buf = rte_pktmbuf_mtod(m, uint8_t *);
+		cap = rte_pktmbuf_tailroom(m);
+		ssize_t r = dp_exc_tap_read(d->tap_fd, buf, cap);
+		if (r == 0) {
+			rte_pktmbuf_free(m);
+			break;
+		}
+		if (r < 0) {
+			rte_pktmbuf_free(m);
+			p->st.exc_errors++;
+			if (r == -EMSGSIZE || r == -EBADMSG)
+				continue;   /* that frame is gone; the next may be fine */
+			break;
+		}
+		TN_ASSERT_HOT((size_t)r < cap);
+		frame_done(m, (int)r);
+		p->st.exc_from_kernel++;
+		taken++;
+		tx_push(p, m, now_ms);
+	}
+	if (taken)
+		dpdk_flush(p, now_ms);
+	return taken;
+}
+
 static unsigned dpdk_recv(struct dp_port *p, struct dp_port_dgram *out, unsigned max,
 			  uint64_t now_ms)
 {
@@ -234,6 +295,8 @@ static unsigned dpdk_recv(struct dp_port *p, struct dp_port_dgram *out, unsigned
 		dp_net_arp_expire(d->arp, now_ms);
 		d->next_expire_ms = now_ms + DPDK_ARP_EXPIRE_EVERY_MS;
 	}
+	if (d->tap_fd >= 0 && exc_from_kernel(p, now_ms) > 0)
+		d->last_rx_us = dp_port_now_us();   /* the kernel is talking: keep polling */
 	uint16_t n = rte_eth_rx_burst(d->port_id, 0, rx, (uint16_t)TN_MIN(max, DP_PORT_BURST_MAX));
 	if (n == 0) {
 		d->idle_polls++;
@@ -248,9 +311,8 @@ static unsigned dpdk_recv(struct dp_port *p, struct dp_port_dgram *out, unsigned
 		struct dp_net_cfg me = d->me;
 		bool keep = false;
 
-		if (m->nb_segs != 1 || rte_pktmbuf_pkt_len(m) > p->cfg.dgram_max + DPDK_L2_L3_LEN +
-								DP_NET_VLAN_TAG_LEN) {
-			p->st.drop[DP_PORT_DROP_TRUNC]++;   /* over our MTU: never ours */
+		if (m->nb_segs != 1 || rte_pktmbuf_pkt_len(m) > d->frame_max) {
+			p->st.drop[DP_PORT_DROP_TRUNC]++;   /* over the MTU: nobody's */
 			rte_pktmbuf_free(m);
 			continue;
 		}
@@ -270,7 +332,15 @@ static unsigned dpdk_recv(struct dp_port *p, struct dp_port_dgram *out, unsigned
 		size_t len = rte_pktmbuf_data_len(m);
 		p->st.rx_pkts++;
 		p->st.rx_bytes += len;
-		switch (dp_net_parse(frame, len, &me, &pkt)) {
+		int kind = dp_net_parse(frame, len, &me, &pkt);
+		enum dp_exc_route route = dp_exc_route((enum dp_net_kind)kind, d->tap_fd >= 0);
+		if (route == DP_EXC_KERNEL || route == DP_EXC_BOTH)
+			exc_to_kernel(p, frame, len);
+		if (route == DP_EXC_KERNEL)
+			kind = DP_NET_KIND_COUNT;   /* the kernel's alone: nothing more here */
+		switch (kind) {
+		case DP_NET_KIND_COUNT:
+			break;
 		case DP_NET_ARP_REQ_FOR_US: {
 			uint8_t *buf;
 			size_t cap;
@@ -292,6 +362,7 @@ static unsigned dpdk_recv(struct dp_port *p, struct dp_port_dgram *out, unsigned
 			learn(p, &pkt.arp, now_ms);
 			break;
 		case DP_NET_UDP_FOR_US:
+			TN_ASSERT_HOT(route == DP_EXC_TERN);   /* never the kernel's: no ICMP unreachable */
 			if (pkt.udp.payload_len > p->cfg.dgram_max) {
 				p->st.drop[DP_PORT_DROP_TRUNC]++;
 				break;
@@ -409,6 +480,7 @@ static void dpdk_close(struct dp_port *p)
 	for (unsigned i = 0; i < d->ntx; i++)
 		rte_pktmbuf_free(d->tx[i]);
 	dp_net_arp_destroy(d->arp);
+	dp_exc_tap_close(d->tap_fd);
 	rte_eth_dev_stop(d->port_id);
 	rte_eth_dev_close(d->port_id);
 	rte_mempool_free(d->pool);
@@ -473,6 +545,35 @@ static int find_port(const char *dev, uint16_t *port_id)
 	return rte_eth_dev_get_port_by_name(name, port_id) == 0 ? 0 : -ENODEV;
 }
 
+/* The exception tap: the port's MAC, MTU and address, so the kernel answers
+ * for it (ssh, ping, metrics) exactly as it would on the NIC itself. */
+static int exc_open(struct dp_port *p, struct dpdk *d, uint16_t mtu)
+{
+	struct dp_exc_tap_cfg tc = { .name = p->cfg.exc_tap, .ip = p->cfg.ip,
+				     .netmask = p->cfg.netmask, .mtu = mtu };
+	const char *name = tc.name ? tc.name : DP_EXC_TAP_NAME_DEFAULT;
+
+	memcpy(tc.mac, d->me.mac, DP_NET_MAC_LEN);
+	int fd = dp_exc_tap_open(&tc);
+	if (fd < 0) {
+		if (p->cfg.exc == DP_PORT_EXC_TAP)
+			TN_ERROR("dpdk", "tern.dpdk.exception=tap: cannot make tap %s: %s", name,
+				 strerror(-fd));
+		else
+			TN_WARN("dpdk", "no exception path (tap %s: %s): frames not tern's are "
+				"dropped, the host is unreachable on this port's address", name,
+				strerror(-fd));
+		return fd;
+	}
+	d->tap_fd = fd;
+	/* the kernel's frames may be as long as the MTU allows, tern's or not */
+	d->frame_max = TN_MAX(d->frame_max, (uint32_t)mtu + DP_NET_ETH_HDR_LEN + DP_NET_VLAN_TAG_LEN);
+	p->st.exc_tap = true;
+	TN_INFO("dpdk", "exception path: frames not tern's to and from the kernel through tap %s",
+		name);
+	return 0;
+}
+
 int dp_dpdk_open(struct dp_port *p)
 {
 	struct dpdk *d;
@@ -490,6 +591,7 @@ int dp_dpdk_open(struct dp_port *p)
 	if (!(d = calloc(1, sizeof *d)))
 		return -ENOMEM;
 	d->p = p;
+	d->tap_fd = -1;
 	if ((rc = find_port(p->cfg.dev, &d->port_id)) < 0)
 		goto fail;
 	if ((rc = rte_eth_dev_info_get(d->port_id, &info)) < 0)
@@ -536,8 +638,16 @@ int dp_dpdk_open(struct dp_port *p)
 		d->me.udp_ports[d->me.udp_port_count++] = p->cfg.udp_ports[i];
 	d->netmask = p->cfg.netmask;
 	d->gateway = p->cfg.gateway;
+	d->frame_max = p->cfg.dgram_max + DPDK_L2_L3_LEN + DP_NET_VLAN_TAG_LEN;
 	if ((rc = dp_net_arp_create(&d->arp, DPDK_ARP_CAP, DPDK_ARP_TTL_MS, arp_drop, d)) < 0)
 		goto fail_started;
+	if (p->cfg.exc != DP_PORT_EXC_NONE) {
+		if ((rc = exc_open(p, d, mtu)) < 0 && p->cfg.exc == DP_PORT_EXC_TAP) {
+			dp_net_arp_destroy(d->arp);
+			goto fail_started;
+		}
+		rc = 0;
+	}
 	p->st.csum_offload_rx = d->rx_csum;
 	p->st.csum_offload_tx = d->tx_udp_csum;
 	p->be = d;

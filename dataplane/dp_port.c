@@ -399,6 +399,11 @@ size_t dp_port_stats_text(const struct dp_port_stats *st, const char *prefix, ch
 	PUT("arp_requests_rx", st->arp_req_rx);
 	PUT("arp_requests_tx", st->arp_req_tx);
 	PUT("arp_replies_rx", st->arp_reply_rx);
+	PUT("exc_tap", st->exc_tap ? 1u : 0u);
+	PUT("exc_to_kernel", st->exc_to_kernel);
+	PUT("exc_from_kernel", st->exc_from_kernel);
+	PUT("exc_tap_full", st->exc_tap_full);
+	PUT("exc_errors", st->exc_errors);
 	for (unsigned i = 0; i < DP_PORT_DROP_COUNT; i++) {
 		char name[32];
 		snprintf(name, sizeof name, "drop_%s", dp_port_drop_name((enum dp_port_drop)i));

@@ -40,6 +40,13 @@
 
 enum dp_port_kind { DP_PORT_KERNEL, DP_PORT_DPDK };
 
+/* DPDK: what happens to frames that are not tern's (dataplane/dp_exc.h). */
+enum dp_port_exc {
+	DP_PORT_EXC_NONE = 0,   /* dropped and counted (drop_not_ours) */
+	DP_PORT_EXC_AUTO,       /* to the kernel through a tap if one can be made, else dropped */
+	DP_PORT_EXC_TAP,        /* to the kernel through a tap; no tap: the port does not open */
+};
+
 struct dp_port_cfg {
 	enum dp_port_kind kind;
 	uint32_t ip;                                 /* host order; kernel: 0 = any */
@@ -53,6 +60,8 @@ struct dp_port_cfg {
 	const char *dev;                             /* tern.dpdk.port: PCI address or vdev */
 	uint32_t netmask, gateway;                   /* host order; gateway 0 = none */
 	uint32_t mbufs;                              /* mbuf pool size */
+	enum dp_port_exc exc;                        /* tern.dpdk.exception */
+	const char *exc_tap;                         /* tern.dpdk.tap; NULL: tern-exc0 */
 };
 
 struct dp_port_addr {
@@ -92,6 +101,11 @@ struct dp_port_stats {
 	uint64_t arp_req_rx, arp_reply_rx, arp_reply_tx, arp_req_tx, arp_learn;
 	uint64_t drop[DP_PORT_DROP_COUNT];
 	uint64_t idle_sleeps;    /* adaptive polling: polls that found nothing */
+	/* exception path (DPDK with a tap): frames not tern's, to and from the kernel */
+	uint64_t exc_to_kernel, exc_from_kernel;
+	uint64_t exc_tap_full;   /* the tap's queue was full: frame dropped */
+	uint64_t exc_errors;     /* tap read/write errors, no mbuf, oversized frames */
+	bool exc_tap;            /* the exception path is up */
 	/* channels on this port, summed (dp_chan) */
 	uint64_t chan_retrans, chan_rto, chan_malformed, chan_stale, chan_resets;
 	uint64_t chan_window_full;

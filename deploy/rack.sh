@@ -312,6 +312,16 @@ net_up() {
 		# af_packet sees frames as the kernel left them: no checksum/segmentation offload
 		no_offload "$vh"
 		ip netns exec "$ns" ethtool -K dp0 tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+		# DPDK owns dp0 as it would a NIC bound to vfio-pci: the namespace's
+		# kernel must neither see its frames (af_packet taps them before the
+		# ingress hook) nor send on it; it talks through ternd's exception
+		# tap (tern.dpdk.exception) instead
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.dp0.disable_ipv6=1 >/dev/null 2>&1 || true
+		if command -v nft >/dev/null; then
+			ip netns exec "$ns" nft "add table netdev tern_dp0; add chain netdev tern_dp0 in { type filter hook ingress device dp0 priority 0; policy drop; }" || return 1
+		else
+			warn "no nft: the kernel of $ns also sees dp0's frames"
+		fi
 	done
 }
 

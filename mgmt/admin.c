@@ -318,10 +318,12 @@ static void w_conf(const struct adm_info *in, struct adm_out *o)
 	     c->election_alg);
 	putf(o, "electionPort=%u\nquorumPort=%u\npeerType=%d\nmembership: \n", me->election_port,
 	     me->quorum_port, (int)c->peer_type);
-	for (unsigned i = 0; i < c->server_count; i++) {
+	const struct cfg_server *sv = in->member_count ? in->members : c->servers;
+	unsigned n = in->member_count ? in->member_count : c->server_count;
+	for (unsigned i = 0; i < n; i++) {
 		char line[2 * CFG_HOST_MAX + 64];
-		if (cfg_server_str(&c->servers[i], line, sizeof line) >= 0)
-			putf(o, "server.%" PRIu64 "=%s\n", c->servers[i].id, line);
+		if (cfg_server_str(&sv[i], line, sizeof line) >= 0)
+			putf(o, "server.%" PRIu64 "=%s\n", sv[i].id, line);
 	}
 	putf(o, "version=%" PRIx64, in->config_version); /* no newline, as ZooKeeper */
 }

@@ -38,6 +38,7 @@
 #define ADM_TERN_VERSION "0.1.0"     /* envi's tern.server line */
 #define ADM_OUT_MAX (64u << 20)      /* largest reply (wchc on a big tree) */
 #define ADM_ADDR_MAX 64
+#define ADM_MEMBERS_MAX 32u         /* servers conf and the admin server list */
 
 /* One client connection (cons, stat, dump). */
 struct adm_conn {
@@ -97,6 +98,10 @@ struct adm_info {
 	uint64_t datadir_bytes, logdir_bytes;
 	uint64_t trace_mask;        /* gtmk */
 	uint64_t config_version;    /* conf: dynamic config version (hex) */
+	/* the membership in force: /zookeeper/config, which is zoo.cfg's servers
+	 * until a reconfig commits (member_count 0: use cfg's) */
+	struct cfg_server members[ADM_MEMBERS_MAX];
+	unsigned member_count;
 	bool leader;                /* proposal sizes, leader-only mntr keys */
 	int64_t proposal_last, proposal_min, proposal_max; /* -1 when none */
 	uint64_t learners, synced_followers, synced_non_voting_followers, synced_observers,

@@ -526,6 +526,7 @@ static const char *const known_props[] = {
 	"tern.peer.transport", "tern.peer.mtu", /* mgmt/peer_udp.c: tcp | udp; payload bytes */
 	"tern.dpdk.eal", "tern.dpdk.port", "tern.dpdk.ip", "tern.dpdk.netmask",
 	"tern.dpdk.gateway", "tern.dpdk.mbufs",
+	"tern.dpdk.exception", "tern.dpdk.tap", /* dataplane/dp_exc.h: tap | none; tap name */
 };
 
 static bool in_list(const char *const *list, size_t n, const char *key)
@@ -1126,6 +1127,19 @@ static int read_props(struct pctx *p)
 	return rc;
 }
 
+/* An interface name the kernel takes (IFNAMSIZ - 1 printable bytes, no '/',
+ * ':' or blanks). */
+static bool ifname_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 15 || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '/' || s[i] == ':' || !isgraph((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
 /* tern.peer.transport and tern.dpdk.*: addresses must be IPv4 literals,
  * numbers in range (mgmt/peer_udp.c opens the port). */
 static int check_peer_transport(struct pctx *p)
@@ -1148,6 +1162,11 @@ static int check_peer_transport(struct pctx *p)
 		return rc;
 	if (prop_find(c, "tern.peer.mtu") && (rc = prop_u32(p, "tern.peer.mtu", 256, 65000, &x)) < 0)
 		return rc;
+	if ((pr = prop_find(c, "tern.dpdk.exception")) && strcmp(pr->val, "tap") &&
+	    strcmp(pr->val, "none"))
+		return fail_prop(p, pr, "must be tap or none");
+	if ((pr = prop_find(c, "tern.dpdk.tap")) && !ifname_ok(pr->val))
+		return fail_prop(p, pr, "must be an interface name of 1..15 characters");
 	/* a missing tern.dpdk.port is reported when the port opens (peer_udp.c):
 	 * a standalone server with tern.dataplane=dpdk has no peers to carry */
 	return 0;

@@ -1097,6 +1097,24 @@ static void fill_conns(struct dp *dp, struct adm_info *in, struct adm_conn **out
 
 /* What the four-letter words and the admin server both show: the dataplane's,
  * store's and WAL-free counters, the mode, and whether we serve. Any thread. */
+/* The membership in force, as /zookeeper/config shows it (the caller is a
+ * store reader): conf and the admin server list it rather than zoo.cfg's. */
+static void members_fill(struct ctl *c, struct adm_info *in)
+{
+	struct store_node_view v;
+	char err[CFG_ERR_MAX];
+	unsigned n = 0;
+	uint64_t version = 0;
+
+	if (store_get(c->s, "/zookeeper/config", &v) != ZK_OK || v.data_len <= 0)
+		return;
+	if (cfg_parse_dynamic((const char *)v.data, (size_t)v.data_len, in->members,
+			      ADM_MEMBERS_MAX, &n, &version, err) == 0 && n > 0) {
+		in->member_count = n;
+		in->config_version = version;
+	}
+}
+
 void ctl_info_fill(struct ctl *c, struct dp *dp, struct adm_info *in)
 {
 	struct store_stats ss;
@@ -1140,6 +1158,8 @@ void ctl_info_fill(struct ctl *c, struct dp *dp, struct adm_info *in)
 	in->watch_count = ws.total;
 	in->proposal_last = in->proposal_min = in->proposal_max = -1;
 	in->quorum_size = 1;
+	if (c->zab)
+		members_fill(c, in);
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
 		in->max_fds = rl.rlim_cur;

@@ -84,8 +84,12 @@ void ctl_admin_publish(struct ctl *c)
 	if (c->pn)
 		peer_net_stats(c->pn, &p.peer_sent, &p.peer_recv);
 	const struct cfg *cfg = c->cc.cfg;
-	for (unsigned i = 0; i < cfg->server_count && i < CTL_ADM_MEMBERS_MAX; i++) {
-		uint32_t id = (uint32_t)cfg->servers[i].id;
+	/* the core's membership: a reconfig changes it */
+	for (unsigned i = 0; i < CTL_ADM_MEMBERS_MAX; i++) {
+		struct zab_peer_info mi;
+		if (zab_peer_info(c->zab, i, now, &mi) == -ERANGE)
+			break;
+		uint32_t id = mi.id;
 		p.member_id[i] = id;
 		p.member_up[i] = id == cfg->server_id || (c->pn && peer_net_is_up(c->pn, id, false));
 		if (c->pn && id != cfg->server_id)
@@ -334,8 +338,13 @@ static void fill_ensemble(struct ctl *c, struct ctl_admin *a)
 	if (pub_owner == c)
 		a->zab = pub;
 	pthread_mutex_unlock(&pub_mu);
-	for (unsigned i = 0; i < cfg->server_count; i++)
-		voters += cfg->servers[i].type != CFG_PEER_OBSERVER;
+	if (in->member_count) {
+		for (unsigned i = 0; i < in->member_count; i++)
+			voters += in->members[i].type != CFG_PEER_OBSERVER;
+	} else {
+		for (unsigned i = 0; i < cfg->server_count; i++)
+			voters += cfg->servers[i].type != CFG_PEER_OBSERVER;
+	}
 	in->quorum_size = voters / 2 + 1;
 	in->peer_state = in->serving ? "following - broadcast" : "looking - election";
 	in->leader = a->role == ZAB_LEADING;
@@ -363,6 +372,8 @@ int ctl_admin_fill(struct ctl *c, unsigned what, struct ctl_admin *a)
 	}
 	store_reader_register();
 	fill_info(c, dp, a->info);
+	if (dp)
+		dp_udp_stats(dp, &a->udp);
 	fill_ensemble(c, a);
 	if (dp && (what & CTL_ADM_CONNS))
 		fill_conns(c, dp, o, a->info);

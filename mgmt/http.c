@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <microhttpd.h>
 #include <jansson.h>
 #include <netdb.h>
@@ -37,8 +38,10 @@
 #include "common/tn_err.h"
 #include "common/tn_log.h"
 #include "consensus/zab.h"
+#include "dataplane/dp_port.h"
 #include "mgmt/admin.h"
 #include "mgmt/mgmt.h"
+#include "mgmt/peer_udp.h"
 
 #define HTTP_NOT_SERVING "This ZooKeeper instance is not currently serving requests"
 #define HTTP_URL_CMD "/commands/"
@@ -396,6 +399,28 @@ static json_t *peers_json(const struct ctl_zab_pub *z)
 	return v;
 }
 
+/* The membership in force (a reconfig changes it), else zoo.cfg's. */
+static const struct cfg_server *members(const struct req *r, unsigned *n)
+{
+	const struct adm_info *in = r->a->info;
+	if (in->member_count) {
+		*n = in->member_count;
+		return in->members;
+	}
+	*n = r->h->cfg->server_count;
+	return r->h->cfg->servers;
+}
+
+static const struct cfg_server *member_find(const struct req *r, uint64_t id)
+{
+	unsigned n;
+	const struct cfg_server *sv = members(r, &n);
+	for (unsigned i = 0; i < n; i++)
+		if (sv[i].id == id)
+			return &sv[i];
+	return NULL;
+}
+
 static unsigned c_leader(struct req *r, json_t *o)
 {
 	const struct ctl_admin *a = r->a;
@@ -404,7 +429,7 @@ static unsigned c_leader(struct req *r, json_t *o)
 		set_str(o, "error", "server is not initialized"); /* ZooKeeper's text */
 		return MHD_HTTP_OK;
 	}
-	const struct cfg_server *sv = a->leader ? cfg_server_find(r->h->cfg, a->leader) : NULL;
+	const struct cfg_server *sv = a->leader ? member_find(r, a->leader) : NULL;
 	if (sv)
 		host_port(b, sizeof b, sv->host, sv->quorum_port);
 	set_bool(o, "is_leader", a->role == ZAB_LEADING);
@@ -421,10 +446,11 @@ static unsigned c_leader(struct req *r, json_t *o)
 
 static unsigned c_voting_view(struct req *r, json_t *o)
 {
-	const struct cfg *c = r->h->cfg;
 	json_t *m = json_object();
-	for (unsigned i = 0; r->a->ensemble && i < c->server_count; i++) {
-		const struct cfg_server *sv = &c->servers[i];
+	unsigned n;
+	const struct cfg_server *all = members(r, &n);
+	for (unsigned i = 0; r->a->ensemble && i < n; i++) {
+		const struct cfg_server *sv = &all[i];
 		char k[24], b[HTTP_ADDR_MAX + 8];
 		if (sv->type == CFG_PEER_OBSERVER)
 			continue;
@@ -453,7 +479,7 @@ static unsigned c_observers(struct req *r, json_t *o)
 	json_t *v = json_array();
 	bool leading = a->ensemble && a->role == ZAB_LEADING && a->zab.valid;
 	for (unsigned i = 0; leading && i < a->zab.member_count; i++) {
-		const struct cfg_server *sv = cfg_server_find(r->h->cfg, a->zab.member_id[i]);
+		const struct cfg_server *sv = member_find(r, a->zab.member_id[i]);
 		char b[HTTP_ADDR_MAX + 8];
 		if (!sv || sv->type != CFG_PEER_OBSERVER)
 			continue;
@@ -705,6 +731,54 @@ static void metrics_lag(FILE *f, const struct ctl_zab_pub *z)
 	}
 }
 
+/* The native datagram protocol's counters, and the peer port's (UDP/DPDK
+ * peer transport) in the same words mntr uses for zk_peer_port_*. */
+static void metrics_datagrams(FILE *f, const struct ctl_admin *a)
+{
+	const struct dp_udp_stats *u = &a->udp;
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} udp[] = {
+		{ "rx", "datagrams received", offsetof(struct dp_udp_stats, rx) },
+		{ "tx", "datagrams sent", offsetof(struct dp_udp_stats, tx) },
+		{ "bad", "dropped: malformed or too big", offsetof(struct dp_udp_stats, bad) },
+		{ "unknown", "for no session here (answered UNKNOWN)",
+		  offsetof(struct dp_udp_stats, unknown) },
+		{ "retry_cached", "retries answered from the reply cache",
+		  offsetof(struct dp_udp_stats, retry_cached) },
+		{ "retry_dropped", "retries dropped (in flight, ahead, window full)",
+		  offsetof(struct dp_udp_stats, retry_dropped) },
+		{ "evicted", "retries answered EVICTED", offsetof(struct dp_udp_stats, evicted) },
+		{ "send_fail", "sends that failed (the client retries)",
+		  offsetof(struct dp_udp_stats, send_fail) },
+	};
+	char name[64];
+	for (size_t i = 0; i < sizeof udp / sizeof udp[0]; i++) {
+		uint64_t v;
+		memcpy(&v, (const uint8_t *)u + udp[i].off, sizeof v);
+		snprintf(name, sizeof name, "tern_udp_%s_total", udp[i].name);
+		m_u64(f, name, "counter", udp[i].help, v);
+	}
+	m_u64(f, "tern_udp_sessions", "gauge", "sessions on the datagram protocol", u->sessions);
+
+	struct dp_port_stats st;
+	char buf[4096];
+	if (!peer_udp_port_stats(&st))
+		return;
+	size_t n = dp_port_stats_text(&st, "tern_peer_port", buf, sizeof buf - 1);
+	buf[n] = '\0';
+	/* "name\tvalue\n" lines: one untyped family each */
+	for (char *line = buf, *next; *line; line = next) {
+		char *tab = strchr(line, '\t'), *nl = strchr(line, '\n');
+		next = nl ? nl + 1 : line + strlen(line);
+		if (!tab || !nl || tab > nl)
+			continue;
+		fprintf(f, "# TYPE %.*s untyped\n%.*s %.*s\n", (int)(tab - line), line,
+			(int)(tab - line), line, (int)(nl - tab - 1), tab + 1);
+	}
+}
+
 static void metrics_tern(FILE *f, const struct ctl_admin *a)
 {
 	const struct adm_info *in = a->info;
@@ -730,6 +804,7 @@ static void metrics_tern(FILE *f, const struct ctl_admin *a)
 	m_head(f, "tern_wal_fsync_seconds_max", "gauge", "longest fsync");
 	fprintf(f, "tern_wal_fsync_seconds_max %.9f\n", (double)a->wal.fsync_ns_max / 1e9);
 	metrics_fsync_hist(f, &a->wal);
+	metrics_datagrams(f, a);
 	m_u64(f, "tern_snapshot_last_zxid", "gauge", "zxid of the newest snapshot file (0: none)",
 	      a->last_snap_zxid > 0 ? (uint64_t)a->last_snap_zxid : 0);
 	m_u64(f, "tern_snapshot_last_ms", "gauge", "last admin snapshot's time, ms",

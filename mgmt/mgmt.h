@@ -138,6 +138,7 @@ struct ctl_admin {
 	uint64_t store_mem_bytes, conns_total;
 	unsigned workers;
 	struct dp_worker_stats wk[DP_WORKERS_MAX]; /* per worker, @workers of them */
+	struct dp_udp_stats udp;    /* the native datagram protocol, all workers */
 	uint64_t ctl_ring_depth, ctl_ring_depth_max; /* workers → control ring */
 	/* snapshots taken through ctl_admin_snapshot() */
 	uint64_t snap_count, snap_ms_sum, snap_ms_max, snap_ms_last;

@@ -118,6 +118,7 @@ static int dpdk_cfg(struct peer_udp *pu, const struct cfg *cfg, const struct cfg
 	const char *ip = cfg_prop(cfg, "tern.dpdk.ip"), *mask = cfg_prop(cfg, "tern.dpdk.netmask");
 	const char *gw = cfg_prop(cfg, "tern.dpdk.gateway"), *eal = cfg_prop(cfg, "tern.dpdk.eal");
 	const char *mb = cfg_prop(cfg, "tern.dpdk.mbufs");
+	const char *exc = cfg_prop(cfg, "tern.dpdk.exception");
 	int n;
 
 	pc->kind = DP_PORT_DPDK;
@@ -139,6 +140,10 @@ static int dpdk_cfg(struct peer_udp *pu, const struct cfg *cfg, const struct cfg
 		TN_ERROR("peer", "tern.dpdk.gateway '%s' is not an IPv4 address", gw);
 		return -EINVAL;
 	}
+	/* frames not tern's reach the kernel through a tap (the host stays
+	 * reachable on this address): by default when a tap can be made */
+	pc->exc = !exc ? DP_PORT_EXC_AUTO : strcmp(exc, "none") ? DP_PORT_EXC_TAP : DP_PORT_EXC_NONE;
+	pc->exc_tap = cfg_prop(cfg, "tern.dpdk.tap");
 	pc->mbufs = PU_MBUFS_DEFAULT;
 	if (mb) {
 		char *end;

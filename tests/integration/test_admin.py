@@ -200,6 +200,14 @@ def t_standalone_endpoints():
         assert 1 <= pm["tern_wal_batches_total"] <= pm["tern_wal_records_total"]
         assert pm["fsynctime_count"] >= 1 and pm["snapshottime_count"] == 1
         assert pm["packets_received"] >= n + 3
+        # the native datagram protocol shares the client port number: garbage is counted
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            for _ in range(3):
+                u.sendto(b"not a tern datagram", ("127.0.0.1", srv.port))
+        ternlib.wait_for(lambda: parse_prometheus(http(aport, "/metrics")[1])
+                         .get("tern_udp_bad_total", 0) >= 3, 10.0, "udp garbage counted")
+        pmu = parse_prometheus(http(aport, "/metrics")[1])
+        assert pmu["tern_udp_rx_total"] >= 3 and pmu["tern_udp_sessions"] == 0, pmu
         zk.delete("/adm/n0")
         pm2 = parse_prometheus(http(aport, "/metrics")[1])
         assert pm2["znode_count"] == pm["znode_count"] - 1

@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ternlib  # noqa: E402
-from ternlib import Ensemble, Raw, run_tests, wait_for  # noqa: E402
+from ternlib import Ensemble, Raw, fourlw, run_tests, wait_for  # noqa: E402
 
 ternlib.need_kazoo()
 from kazoo.client import KazooClient  # noqa: E402
@@ -187,6 +187,13 @@ def test_grow_then_shrink_removing_leader():
         assert stat.version == -1, stat  # ZooKeeper's config node keeps version -1
         ens.wait_leader(60, serving=[1, 2, 3, 4, 5])
         time.sleep(0.5)
+        # conf (four-letter word) shows the membership in force, not zoo.cfg's
+        for i in (1, 4):
+            conf = fourlw(ens[i].port, "conf")
+            ids = sorted(int(line.split("=")[0][7:]) for line in conf.splitlines()
+                         if line.startswith("server."))
+            assert ids == [1, 2, 3, 4, 5], conf
+            assert conf.endswith("version=%x" % stat.mzxid), conf
         # shrink to 3, removing the leader and one more
         lead = ens.leader()
         gone = [lead] + [i for i in (1, 2, 3, 4, 5) if i != lead][:1]
