@@ -24,6 +24,13 @@
  * filled in and it is sent, or after DP_NET_ARP_PENDING_MS it is dropped and
  * counted (dp_rel retransmits). UDP checksums are offloaded when the port
  * offers it.
+ *
+ * Adaptive polling: the owner polls at once while frames flow and sleeps
+ * longer as the port stays quiet (dpdk_idle_us). Where the PMD has Rx
+ * interrupts the quiet port instead arms queue 0's interrupt, polls once
+ * more (a frame that beat the enable raised none), and offers an epoll fd
+ * the owner sleeps on (dpdk_fds); the next receive disarms it. Without
+ * them (af_packet, net_null) the sleep stays, and the open says so once.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -31,10 +38,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include <rte_bus.h>
 #include <rte_dev.h>
 #include <rte_eal.h>
+#include <rte_epoll.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_ip.h>
@@ -57,6 +67,9 @@
 #define DPDK_IDLE_SPIN_US 300u        /* adaptive: keep polling this long after traffic */
 #define DPDK_IDLE_SLOPE 4u            /* then sleep 1/4 of the idle time so far (capped) */
 #define DPDK_NAME_MAX 128u
+#define DPDK_INTR_AFTER_US 2000u      /* Rx interrupts: arm after this long without frames */
+#define DPDK_INTR_SLEEP_US 10000u     /* armed: sleep at most this (a lost interrupt costs this) */
+#define DPDK_INTR_EVENTS 4
 #define DPDK_L2_L3_LEN (DP_NET_ETH_HDR_LEN + DP_NET_IP4_HDR_LEN + DP_NET_UDP_HDR_LEN)
 
 static bool eal_up;           /* rte_eal_init is once per process */
@@ -79,6 +92,8 @@ struct dpdk {
 	uint64_t next_expire_ms;
 	uint32_t frame_max;           /* longest frame accepted: tern's largest, or the MTU's */
 	int tap_fd;                   /* exception path; -1: none */
+	int intr_epfd;                /* Rx interrupts (PMD has them): epoll fd; -1: none */
+	enum { INTR_OFF, INTR_ARMING, INTR_ARMED } intr;
 	struct dp_port *p;
 };
 
@@ -227,10 +242,35 @@ static enum dp_port_drop drop_reason(enum dp_net_drop r)
 	}
 }
 
+/* Rx interrupts. Arming enables the queue's interrupt and then polls once
+ * more (INTR_ARMING): a frame that came in before the enable raised none,
+ * so only an empty poll after it makes sleeping on the interrupt safe. */
+static void intr_arm(struct dp_port *p)
+{
+	struct dpdk *d = p->be;
+	/* -ENOTSUP: a PMD whose event is always on (net_tap: its queue fd) */
+	int rc = rte_eth_dev_rx_intr_enable(d->port_id, 0);
+	if (rc < 0 && rc != -ENOTSUP)
+		return;   /* keep the adaptive sleep */
+	d->intr = INTR_ARMING;
+}
+
+static void intr_disarm(struct dp_port *p)
+{
+	struct dpdk *d = p->be;
+	struct rte_epoll_event ev[DPDK_INTR_EVENTS];
+	int n = rte_epoll_wait(d->intr_epfd, ev, DPDK_INTR_EVENTS, 0);   /* clears the event */
+	if (n > 0)
+		p->st.rx_intr_wakeups++;
+	rte_eth_dev_rx_intr_disable(d->port_id, 0);   /* -ENOTSUP: always on, nothing to do */
+	d->intr = INTR_OFF;
+}
+
 /* A frame that is (also) the kernel's: into the tap, never blocking. */
 static void exc_to_kernel(struct dp_port *p, const uint8_t *frame, size_t len)
 {
 	struct dpdk *d = p->be;
+	TN_ASSERT_HOT(d->tap_fd >= 0 && len <= d->frame_max);
 	int rc = dp_exc_tap_write(d->tap_fd, frame, len);
 	if (rc == 0)
 		p->st.exc_to_kernel++;
@@ -270,7 +310,14 @@ static unsigned exc_from_kernel(struct dp_port *p, uint64_t now_ms)
 				continue;   /* that frame is gone; the next may be fine */
 			break;
 		}
-		TN_ASSERT_HOT((size_t)r < cap);
+		TN_ASSERT_HOT((size_t)r < cap && (size_t)r >= DP_NET_ETH_HDR_LEN);
+		if (memcmp(buf + DP_NET_MAC_LEN, d->me.mac, DP_NET_MAC_LEN) != 0) {
+			/* not from the tap's own MAC (bridged, or its MAC changed):
+			 * the port speaks for its own address only */
+			rte_pktmbuf_free(m);
+			p->st.exc_errors++;
+			continue;
+		}
 		frame_done(m, (int)r);
 		p->st.exc_from_kernel++;
 		taken++;
@@ -291,6 +338,9 @@ static unsigned dpdk_recv(struct dp_port *p, struct dp_port_dgram *out, unsigned
 	for (unsigned i = 0; i < d->nheld; i++)
 		rte_pktmbuf_free(d->held[i]);
 	d->nheld = 0;
+	bool arming = d->intr == INTR_ARMING;
+	if (d->intr == INTR_ARMED)
+		intr_disarm(p);   /* woken (interrupt, tap, timer): poll again */
 	if (now_ms >= d->next_expire_ms) {
 		dp_net_arp_expire(d->arp, now_ms);
 		d->next_expire_ms = now_ms + DPDK_ARP_EXPIRE_EVERY_MS;
@@ -300,8 +350,16 @@ static unsigned dpdk_recv(struct dp_port *p, struct dp_port_dgram *out, unsigned
 	uint16_t n = rte_eth_rx_burst(d->port_id, 0, rx, (uint16_t)TN_MIN(max, DP_PORT_BURST_MAX));
 	if (n == 0) {
 		d->idle_polls++;
+		if (arming) {   /* nothing came in after the interrupt was enabled: sleep on it */
+			d->intr = INTR_ARMED;
+			p->st.rx_intr_sleeps++;
+		} else if (d->intr_epfd >= 0 && !p->cfg.busy_poll &&
+			 dp_port_now_us() - d->last_rx_us >= DPDK_INTR_AFTER_US)
+			intr_arm(p);
 		return 0;
 	}
+	if (arming)
+		intr_disarm(p);
 	d->idle_polls = 0;
 	d->last_rx_us = dp_port_now_us();
 	p->st.rx_bursts++;
@@ -362,7 +420,8 @@ static unsigned dpdk_recv(struct dp_port *p, struct dp_port_dgram *out, unsigned
 			learn(p, &pkt.arp, now_ms);
 			break;
 		case DP_NET_UDP_FOR_US:
-			TN_ASSERT_HOT(route == DP_EXC_TERN);   /* never the kernel's: no ICMP unreachable */
+			/* never the kernel's too: it would answer ICMP port unreachable */
+			TN_ASSERT_HOT(route == DP_EXC_TERN);
 			if (pkt.udp.payload_len > p->cfg.dgram_max) {
 				p->st.drop[DP_PORT_DROP_TRUNC]++;
 				break;
@@ -452,11 +511,18 @@ static int dpdk_send(struct dp_port *p, uint16_t src_port, const struct dp_port_
 	return 0;
 }
 
+/* The tap, when there is one: the kernel's frames wake the owner at once
+ * instead of at the next adaptive poll. The port itself has no fd. */
 static unsigned dpdk_fds(const struct dp_port *p, int *fds)
 {
-	(void)p;
-	(void)fds;
-	return 0;
+	const struct dpdk *d = p->be;
+	unsigned n = 0;
+	if (d->tap_fd >= 0)
+		fds[n++] = d->tap_fd;
+	if (d->intr == INTR_ARMED)   /* only then: a stale event must not spin the owner */
+		fds[n++] = d->intr_epfd;
+	TN_ASSERT_HOT(n <= DP_PORT_UDP_PORTS_MAX);
+	return n;
 }
 
 static uint64_t dpdk_idle_us(const struct dp_port *p)
@@ -465,8 +531,10 @@ static uint64_t dpdk_idle_us(const struct dp_port *p)
 	uint64_t idle = dp_port_now_us() - d->last_rx_us;
 	/* a reply usually follows within a round trip: spin through it, then
 	 * sleep longer the longer the port has been quiet */
-	if (p->cfg.busy_poll || idle < DPDK_IDLE_SPIN_US)
+	if (p->cfg.busy_poll || idle < DPDK_IDLE_SPIN_US || d->intr == INTR_ARMING)
 		return 0;
+	if (d->intr == INTR_ARMED)
+		return DPDK_INTR_SLEEP_US;   /* the interrupt wakes the owner sooner */
 	return TN_MIN((idle - DPDK_IDLE_SPIN_US) / DPDK_IDLE_SLOPE + 1, DP_PORT_IDLE_US_MAX);
 }
 
@@ -481,6 +549,10 @@ static void dpdk_close(struct dp_port *p)
 		rte_pktmbuf_free(d->tx[i]);
 	dp_net_arp_destroy(d->arp);
 	dp_exc_tap_close(d->tap_fd);
+	if (d->intr_epfd >= 0) {
+		rte_eth_dev_rx_intr_ctl_q(d->port_id, 0, d->intr_epfd, RTE_INTR_EVENT_DEL, NULL);
+		close(d->intr_epfd);
+	}
 	rte_eth_dev_stop(d->port_id);
 	rte_eth_dev_close(d->port_id);
 	rte_mempool_free(d->pool);
@@ -545,12 +617,54 @@ static int find_port(const char *dev, uint16_t *port_id)
 	return rte_eth_dev_get_port_by_name(name, port_id) == 0 ? 0 : -ENODEV;
 }
 
+/* Configure one RX and one TX queue and start the device. */
+static int port_start(struct dpdk *d, const struct rte_eth_conf *conf)
+{
+	uint16_t rxd = DPDK_RXD, txd = DPDK_TXD;
+	int rc;
+
+	if ((rc = rte_eth_dev_configure(d->port_id, 1, 1, conf)) < 0)
+		return rc;
+	rte_eth_dev_adjust_nb_rx_tx_desc(d->port_id, &rxd, &txd);
+	int sock = rte_eth_dev_socket_id(d->port_id);
+	unsigned sid = sock < 0 ? rte_socket_id() : (unsigned)sock;
+	if ((rc = rte_eth_rx_queue_setup(d->port_id, 0, rxd, sid, NULL, d->pool)) < 0 ||
+	    (rc = rte_eth_tx_queue_setup(d->port_id, 0, txd, sid, NULL)) < 0)
+		return rc;
+	return rte_eth_dev_start(d->port_id);
+}
+
+/* Rx interrupts of queue 0 into an epoll fd of ours, which the owner polls
+ * while the port sleeps (dpdk_fds). Said once either way. */
+static void intr_open(struct dp_port *p, struct dpdk *d)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC), rc = -EINVAL;
+
+	if (ep >= 0 &&
+	    (rc = rte_eth_dev_rx_intr_ctl_q(d->port_id, 0, ep, RTE_INTR_EVENT_ADD, NULL)) == 0) {
+		d->intr_epfd = ep;
+		p->st.rx_intr = true;
+		TN_INFO("dpdk", "adaptive polling sleeps on Rx interrupts after %u µs idle",
+			DPDK_INTR_AFTER_US);
+		return;
+	}
+	if (ep >= 0)
+		close(ep);
+	TN_INFO("dpdk", "the PMD of %s has no Rx interrupts (%s): adaptive polling sleeps up "
+		"to %u µs when idle", p->cfg.dev, rte_strerror(rc < 0 ? -rc : rc),
+		DP_PORT_IDLE_US_MAX);
+}
+
 /* The exception tap: the port's MAC, MTU and address, so the kernel answers
  * for it (ssh, ping, metrics) exactly as it would on the NIC itself. */
 static int exc_open(struct dp_port *p, struct dpdk *d, uint16_t mtu)
 {
+	/* the kernel's frames must fit one mbuf, as tern's do */
+	uint32_t tap_mtu = TN_MIN((uint32_t)mtu, RTE_MBUF_DEFAULT_DATAROOM - DP_NET_ETH_HDR_LEN -
+							   DP_NET_VLAN_TAG_LEN);
 	struct dp_exc_tap_cfg tc = { .name = p->cfg.exc_tap, .ip = p->cfg.ip,
-				     .netmask = p->cfg.netmask, .mtu = mtu };
+				     .netmask = p->cfg.netmask, .gateway = p->cfg.gateway,
+				     .mtu = tap_mtu };
 	const char *name = tc.name ? tc.name : DP_EXC_TAP_NAME_DEFAULT;
 
 	memcpy(tc.mac, d->me.mac, DP_NET_MAC_LEN);
@@ -567,7 +681,7 @@ static int exc_open(struct dp_port *p, struct dpdk *d, uint16_t mtu)
 	}
 	d->tap_fd = fd;
 	/* the kernel's frames may be as long as the MTU allows, tern's or not */
-	d->frame_max = TN_MAX(d->frame_max, (uint32_t)mtu + DP_NET_ETH_HDR_LEN + DP_NET_VLAN_TAG_LEN);
+	d->frame_max = TN_MAX(d->frame_max, tap_mtu + DP_NET_ETH_HDR_LEN + DP_NET_VLAN_TAG_LEN);
 	p->st.exc_tap = true;
 	TN_INFO("dpdk", "exception path: frames not tern's to and from the kernel through tap %s",
 		name);
@@ -592,6 +706,7 @@ int dp_dpdk_open(struct dp_port *p)
 		return -ENOMEM;
 	d->p = p;
 	d->tap_fd = -1;
+	d->intr_epfd = -1;
 	if ((rc = find_port(p->cfg.dev, &d->port_id)) < 0)
 		goto fail;
 	if ((rc = rte_eth_dev_info_get(d->port_id, &info)) < 0)
@@ -612,16 +727,16 @@ int dp_dpdk_open(struct dp_port *p)
 		conf.rxmode.offloads |= rxo;
 	if (d->tx_udp_csum)
 		conf.txmode.offloads |= info.tx_offload_capa & txo;
-	if ((rc = rte_eth_dev_configure(d->port_id, 1, 1, &conf)) < 0)
-		goto fail_pool;
-	uint16_t rxd = DPDK_RXD, txd = DPDK_TXD;
-	rte_eth_dev_adjust_nb_rx_tx_desc(d->port_id, &rxd, &txd);
-	int sock = rte_eth_dev_socket_id(d->port_id);
-	unsigned sid = sock < 0 ? rte_socket_id() : (unsigned)sock;
-	if ((rc = rte_eth_rx_queue_setup(d->port_id, 0, rxd, sid, NULL, d->pool)) < 0 ||
-	    (rc = rte_eth_tx_queue_setup(d->port_id, 0, txd, sid, NULL)) < 0)
-		goto fail_pool;
-	if ((rc = rte_eth_dev_start(d->port_id)) < 0)
+	/* Rx interrupts where the PMD has them (checked after the start): a
+	 * PMD without them ignores the request */
+	conf.intr_conf.rxq = p->cfg.busy_poll ? 0 : 1;
+	if ((rc = port_start(d, &conf)) < 0 && conf.intr_conf.rxq) {
+		TN_INFO("dpdk", "%s does not start with Rx interrupts (%s): starting without",
+			p->cfg.dev, rte_strerror(-rc));
+		conf.intr_conf.rxq = 0;
+		rc = port_start(d, &conf);
+	}
+	if (rc < 0)
 		goto fail_pool;
 	if ((rc = rte_eth_macaddr_get(d->port_id, &mac)) < 0)
 		goto fail_started;
@@ -648,6 +763,8 @@ int dp_dpdk_open(struct dp_port *p)
 		}
 		rc = 0;
 	}
+	if (conf.intr_conf.rxq)
+		intr_open(p, d);
 	p->st.csum_offload_rx = d->rx_csum;
 	p->st.csum_offload_tx = d->tx_udp_csum;
 	p->be = d;

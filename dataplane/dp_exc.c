@@ -12,9 +12,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <net/if_arp.h>
+#include <net/route.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -83,6 +85,30 @@ static int set_ip(int s, const char *name, unsigned long req, uint32_t ip)
 	return ioctl(s, req, &ifr) < 0 ? -errno : 0;
 }
 
+/* 0.0.0.0/0 via @gw out of @name: a host whose only NIC DPDK owns still
+ * reaches beyond its subnet. Metric DP_EXC_ROUTE_METRIC: another default
+ * route (a management port's) wins. */
+static int add_default_route(int s, const char *name, uint32_t gw)
+{
+	struct rtentry rt;
+	struct sockaddr_in any = { .sin_family = AF_INET };
+	struct sockaddr_in via = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(gw) };
+	char dev[IFNAMSIZ];
+
+	TN_ASSERT(gw != 0 && strlen(name) < sizeof dev);
+	memset(&rt, 0, sizeof rt);
+	memcpy(&rt.rt_dst, &any, sizeof any);
+	memcpy(&rt.rt_genmask, &any, sizeof any);
+	memcpy(&rt.rt_gateway, &via, sizeof via);
+	rt.rt_flags = RTF_UP | RTF_GATEWAY;
+	rt.rt_metric = DP_EXC_ROUTE_METRIC + 1;   /* the ioctl stores metric - 1 */
+	snprintf(dev, sizeof dev, "%s", name);
+	rt.rt_dev = dev;
+	if (ioctl(s, SIOCADDRT, &rt) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
 /* MAC, MTU, address, up: in that order (the MAC only changes while down). */
 static int configure(const char *name, const struct dp_exc_tap_cfg *c)
 {
@@ -127,6 +153,13 @@ static int configure(const char *name, const struct dp_exc_tap_cfg *c)
 	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) {
 		rc = -errno;
 		what = "bring up";
+		goto out;
+	}
+	/* without the route the tap still serves its subnet: say so, go on */
+	if (c->gateway && c->ip && (rc = add_default_route(s, name, c->gateway)) < 0) {
+		TN_WARN("dpdk", "exception tap %s: no default route via the gateway: %s", name,
+			strerror(-rc));
+		rc = 0;
 	}
 out:
 	if (rc < 0)

@@ -4,7 +4,7 @@
  * lose ssh, ping and metrics scraping on that address. The DPDK port hands
  * every frame that is not tern's to the kernel through a tap interface
  * carrying the port's MAC, IPv4 address and MTU, and sends what the kernel
- * writes to the tap out of the port:
+ * writes to the tap out of the port (frames from the tap's own MAC only):
  *
  *   frame (dp_net_parse)     tern                      kernel (tap)
  *   UDP to our ports         handled                   never (it would answer
@@ -22,8 +22,9 @@
  * its fd (not persistent): a crashed ternd leaves nothing behind. Reads and
  * writes never block; a full tap queue drops the frame (TCP resends).
  *
- * Pure Linux, no DPDK: the unit test drives a real tap in a private network
- * namespace.
+ * The port counts exc_to_kernel, exc_from_kernel, exc_tap_full and
+ * exc_errors (dp_port_stats). Pure Linux, no DPDK: the unit test drives a
+ * real tap in a private network namespace.
  */
 #ifndef DP_EXC_H
 #define DP_EXC_H
@@ -55,14 +56,21 @@ struct dp_exc_tap_cfg {
 	const char *name;              /* <= DP_EXC_NAME_MAX chars; NULL: the default */
 	uint8_t mac[DP_NET_MAC_LEN];   /* the port's */
 	uint32_t ip, netmask;          /* host order; ip 0: no address */
+	uint32_t gateway;              /* host order; 0: none. A default route via it,
+					* metric DP_EXC_ROUTE_METRIC */
 	uint32_t mtu;                  /* the port's */
 };
+
+/* The tap's default route yields to any other (a management port's). */
+#define DP_EXC_ROUTE_METRIC 1000
 
 /* Whether @name is a usable interface name (1..DP_EXC_NAME_MAX characters,
  * no '/', ':' or whitespace). */
 bool dp_exc_name_ok(const char *name);
 
-/* Create the tap, give it @c's MAC, MTU and address, bring it up.
+/* Create the tap, give it @c's MAC, MTU and address, bring it up, add the
+ * default route via @c->gateway (one already there is kept; a failure is
+ * only logged).
  * Needs CAP_NET_ADMIN. Return the fd (>= 0, non-blocking) or -errno
  * (-EINVAL bad name, -EBUSY the name is taken, -EPERM, -ENOENT no /dev/net/tun). */
 int dp_exc_tap_open(const struct dp_exc_tap_cfg *c);

@@ -404,6 +404,9 @@ size_t dp_port_stats_text(const struct dp_port_stats *st, const char *prefix, ch
 	PUT("exc_from_kernel", st->exc_from_kernel);
 	PUT("exc_tap_full", st->exc_tap_full);
 	PUT("exc_errors", st->exc_errors);
+	PUT("rx_intr", st->rx_intr ? 1u : 0u);
+	PUT("rx_intr_sleeps", st->rx_intr_sleeps);
+	PUT("rx_intr_wakeups", st->rx_intr_wakeups);
 	for (unsigned i = 0; i < DP_PORT_DROP_COUNT; i++) {
 		char name[32];
 		snprintf(name, sizeof name, "drop_%s", dp_port_drop_name((enum dp_port_drop)i));

@@ -11,8 +11,10 @@
  *                   layer (dataplane/dp_net.c): ARP answered and resolved
  *                   with an expiring cache, IPv4/UDP checksums checked (or
  *                   offloaded), runts, bad checksums, wrong MAC/IP, oversized
- *                   datagrams and fragments dropped and counted. No fd: the
- *                   owner polls it (dp_port_idle_us() says how long it may
+ *                   datagrams and fragments dropped and counted; frames
+ *                   not tern's go to the kernel through a tap (dp_exc.h).
+ *                   The device has no fd: the owner polls it
+ *                   (dp_port_idle_us() says how long it may
  *                   sleep between polls: 0 when busy polling or traffic is
  *                   flowing, growing to DP_PORT_IDLE_US_MAX when idle).
  *                   Built only when meson found libdpdk (dp_port_dpdk_built()).
@@ -106,6 +108,9 @@ struct dp_port_stats {
 	uint64_t exc_tap_full;   /* the tap's queue was full: frame dropped */
 	uint64_t exc_errors;     /* tap read/write errors, no mbuf, oversized frames */
 	bool exc_tap;            /* the exception path is up */
+	/* adaptive polling on Rx interrupts (PMDs that have them) */
+	uint64_t rx_intr_sleeps, rx_intr_wakeups;
+	bool rx_intr;
 	/* channels on this port, summed (dp_chan) */
 	uint64_t chan_retrans, chan_rto, chan_malformed, chan_stale, chan_resets;
 	uint64_t chan_window_full;
@@ -123,7 +128,8 @@ bool dp_port_dpdk_built(void);
 int dp_port_open(struct dp_port **out, const struct dp_port_cfg *cfg);
 void dp_port_close(struct dp_port *p);
 
-/* The fds to poll for input (kernel: one per UDP port; DPDK: none).
+/* The fds to poll for input (kernel: one per UDP port; DPDK: the exception
+ * tap if there is one, the port itself needs dp_port_idle_us polls).
  * Return the count (<= DP_PORT_UDP_PORTS_MAX). */
 unsigned dp_port_fds(const struct dp_port *p, int *fds);
 
@@ -140,8 +146,9 @@ void dp_port_flush(struct dp_port *p, uint64_t now_ms);
 /* The largest payload this port sends or receives (DPDK: the device MTU's). */
 uint32_t dp_port_dgram_max(const struct dp_port *p);
 
-/* Adaptive polling: how long the owner may sleep before polling a port with
- * no fd again (µs; 0 = poll at once). Ports with fds return UINT64_MAX. */
+/* Adaptive polling: how long the owner may sleep before polling the port
+ * again even if none of its fds is readable (µs; 0 = poll at once). Kernel
+ * ports, whose fds say everything, return UINT64_MAX. */
 uint64_t dp_port_idle_us(const struct dp_port *p);
 
 /* A copy of the counters (any thread). */

@@ -142,7 +142,9 @@ static int dpdk_cfg(struct peer_udp *pu, const struct cfg *cfg, const struct cfg
 	}
 	/* frames not tern's reach the kernel through a tap (the host stays
 	 * reachable on this address): by default when a tap can be made */
-	pc->exc = !exc ? DP_PORT_EXC_AUTO : strcmp(exc, "none") ? DP_PORT_EXC_TAP : DP_PORT_EXC_NONE;
+	pc->exc = !exc                  ? DP_PORT_EXC_AUTO
+		  : strcmp(exc, "none") ? DP_PORT_EXC_TAP
+					: DP_PORT_EXC_NONE;
 	pc->exc_tap = cfg_prop(cfg, "tern.dpdk.tap");
 	pc->mbufs = PU_MBUFS_DEFAULT;
 	if (mb) {

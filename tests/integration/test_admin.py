@@ -14,7 +14,6 @@ import os
 import re
 import socket
 import sys
-import time
 import urllib.error
 import urllib.request
 

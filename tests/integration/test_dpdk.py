@@ -273,16 +273,10 @@ def scenario(d):
     assert leader(d) in (1, 2, 3)
 
 
-def check_bad_config():
-    """Bad tern.peer/tern.dpdk settings: ternd refuses to start and says why
-    (runs with or without DPDK)."""
-    cases = [("tern.dataplane=dpdk\n", "needs tern.dpdk.port"),
-             ("tern.dataplane=dpdk\ntern.dpdk.port=net_null0\ntern.dpdk.ip=10.1.2.300\n",
-              "not an IPv4 address"),
-             ("tern.dpdk.gateway=gw.example\n", "not an IPv4 address"),
-             ("tern.peer.transport=sctp\n", "must be tcp or udp"),
-             ("tern.dpdk.mbufs=12\n", "tern.dpdk.mbufs")]
-    d = tempfile.mkdtemp(prefix="tern-dpdk-cfg-")
+def refused_configs(cases, prefix):
+    """Start ternd on a 2-server zoo.cfg plus each case's extra lines: it must
+    exit non-zero and say the expected words."""
+    d = tempfile.mkdtemp(prefix=prefix)
     try:
         os.makedirs(os.path.join(d, "data"))
         with open(os.path.join(d, "data", "myid"), "w") as f:
@@ -299,6 +293,18 @@ def check_bad_config():
             assert want in r.stdout + r.stderr, (extra, r.stdout + r.stderr)
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def check_bad_config():
+    """Bad tern.peer/tern.dpdk settings: ternd refuses to start and says why
+    (runs with or without DPDK)."""
+    cases = [("tern.dataplane=dpdk\n", "needs tern.dpdk.port"),
+             ("tern.dataplane=dpdk\ntern.dpdk.port=net_null0\ntern.dpdk.ip=10.1.2.300\n",
+              "not an IPv4 address"),
+             ("tern.dpdk.gateway=gw.example\n", "not an IPv4 address"),
+             ("tern.peer.transport=sctp\n", "must be tcp or udp"),
+             ("tern.dpdk.mbufs=12\n", "tern.dpdk.mbufs")]
+    refused_configs(cases, "tern-dpdk-cfg-")
     print("PASS bad_config")
 
 
@@ -311,7 +317,13 @@ def main():
         print("SKIP: needs root, ip and nft for network namespaces")
         return SKIP
     ternlib.need_kazoo()
-    d = tempfile.mkdtemp(prefix="tern-dpdk-")
+    return in_dpdk_rack("tern-dpdk-", scenario, "dpdk_ensemble", 1)
+
+
+def in_dpdk_rack(prefix, fn, name, checks):
+    """Run fn(rack_dir) on a 3-server rack.sh --mode dpdk; print its logs if it
+    fails; always take the rack down. Return 0 or SKIP."""
+    d = tempfile.mkdtemp(prefix=prefix)
     try:
         r = rack(d, "up", 3, "--mode", "dpdk", "--ternd", TERND, check=False, timeout=120)
         if r.returncode != 0 and "did not start" in r.stderr:
@@ -325,9 +337,9 @@ def main():
                 return SKIP
             raise AssertionError("rack up --mode dpdk failed:\n%s%s" % (r.stdout, r.stderr))
         t0 = time.time()
-        scenario(d)
-        print("PASS dpdk_ensemble (%.1fs)" % (time.time() - t0))
-        print("1 passed, 0 failed")
+        fn(d)
+        print("PASS %s (%.1fs)" % (name, time.time() - t0))
+        print("%d passed, 0 failed" % checks)
         return 0
     except Exception:
         for i in (1, 2, 3):
@@ -337,7 +349,6 @@ def main():
     finally:
         rack(d, "down", check=False, timeout=120)
         shutil.rmtree(d, ignore_errors=True)
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,6 +12,7 @@
  * ARP answer it sends the echo reply out of the tap, addressed to the
  * sender. A second tap of the same name is refused, bad names are refused.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
@@ -144,7 +145,8 @@ static void test_route_frames(void)
 	CU_ASSERT_EQUAL(route_of(f, n, true), DP_EXC_TERN);
 	/* tern's port with a bad checksum: nobody's (the kernel would answer ICMP) */
 	n = udp(f, mac_me, me, 2888);
-	f[DP_NET_ETH_HDR_LEN + DP_NET_IP4_HDR_LEN + DP_NET_UDP_HDR_LEN] ^= 0xff;   /* payload, not padding */
+	/* a payload byte, not the padding */
+	f[DP_NET_ETH_HDR_LEN + DP_NET_IP4_HDR_LEN + DP_NET_UDP_HDR_LEN] ^= 0xff;
 	CU_ASSERT_EQUAL(route_of(f, n, true), DP_EXC_DROP);
 	/* other UDP ports, TCP, ICMP: the kernel's */
 	n = udp(f, mac_me, me, 53);
@@ -197,6 +199,26 @@ static void test_names(void)
 	CU_ASSERT_EQUAL(dp_exc_tap_open(&c), -EINVAL);
 }
 
+/* Whether /proc/net/route has 0.0.0.0/0 via @gw on @dev, metric
+ * DP_EXC_ROUTE_METRIC. */
+static bool default_route_via(const char *dev, uint32_t gw)
+{
+	FILE *f = fopen("/proc/net/route", "r");
+	char line[256], ifname[32];
+	unsigned dst, via, flags, refcnt, use, metric, mask;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof line, f))
+		if (sscanf(line, "%31s %x %x %x %u %u %u %x", ifname, &dst, &via, &flags, &refcnt, &use,
+			   &metric, &mask) == 8)
+			found = !strcmp(ifname, dev) && dst == 0 && mask == 0 &&
+				via == htonl(gw) && metric == DP_EXC_ROUTE_METRIC;
+	fclose(f);
+	return found;
+}
+
 /* The next frame from the tap the peer endpoint @pc classifies as @want. */
 static int tap_expect(int fd, const struct dp_net_cfg *pc, enum dp_net_kind want, uint8_t *f,
 		      struct dp_net_pkt *pkt)
@@ -222,11 +244,12 @@ static void test_tap_kernel_answers(void)
 	}
 	const uint32_t me = IP4(10, 77, 0, 1), peer = IP4(10, 77, 0, 2);
 	struct dp_exc_tap_cfg c = { .name = "tern-ut0", .ip = me, .netmask = IP4(255, 255, 255, 0),
-				    .mtu = 1500 };
+				    .gateway = IP4(10, 77, 0, 254), .mtu = 1500 };
 	memcpy(c.mac, mac_me, 6);
 	int fd = dp_exc_tap_open(&c);
 	CU_ASSERT_FATAL(fd >= 0);
 	CU_ASSERT_EQUAL(dp_exc_tap_open(&c), -EBUSY);   /* the name is taken while fd lives */
+	CU_ASSERT_TRUE(default_route_via("tern-ut0", IP4(10, 77, 0, 254)));
 	uint8_t f[FRAME_MAX], rep[FRAME_MAX];
 	CU_ASSERT_EQUAL(dp_exc_tap_read(fd, f, sizeof f) >= 0, 1);   /* never blocks */
 
