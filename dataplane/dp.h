@@ -41,7 +41,11 @@
  *
  * Datagrams. Each worker also binds the UDP port (dp_cfg.udp_port) for tern's
  * native datagram client protocol (dp_udp.h, dp_udp.c): a UDP session is a
- * connection slot without a socket, so everything above applies to it.
+ * connection slot without a socket, so everything above applies to it. With
+ * a DPDK port (dp_cfg.nic) each worker also owns one of its queues and
+ * serves the same protocol on it, polled in the same loop; with a device
+ * queue the worker sleeps only as long as adaptive polling allows
+ * (dp_portq_idle_us), and not at all with tern.polling=busy.
  *
  * Sleeping. A worker spins a short while after work, then sleeps in
  * io_uring_wait_cqe with an eventfd read armed; a producer that finds the
@@ -61,6 +65,11 @@
 #define DP_WORKERS_MAX 64
 #define DP_RING_CAP 65536u          /* entries per ring (power of two) */
 #define DP_FRAME_MAX_DEFAULT 0xfffffu /* jute.maxbuffer */
+
+struct dp_port; /* dataplane/dp_port.h */
+
+/* The workers dp_start runs for dp_cfg.workers = @workers (0: one a core). */
+unsigned dp_workers_for(unsigned workers);
 
 /* ---- rings (dataplane/dp_ring.c) ---- */
 
@@ -206,6 +215,11 @@ struct dp_cfg {
 	 * cannot be bound only turns it off (the default port = clientPort). */
 	uint16_t udp_port;
 	bool udp_optional;
+	/* The DPDK port (tern.dataplane=dpdk), opened with worker_queues and
+	 * worker_udp_port = udp_port: worker i serves native datagram clients on
+	 * dp_port_queue(nic, i) too, and polls it in its loop (dp_port.h, "worker
+	 * queues"). NULL: kernel sockets only. */
+	struct dp_port *nic;
 };
 
 struct dp_stats {

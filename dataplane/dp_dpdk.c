@@ -1,9 +1,10 @@
 /* dataplane/dp_dpdk.c: the DPDK backend of dp_port (see dp_port.h).
  *
- * One rte_ethdev port, one RX and one TX queue, owned by the thread that
- * polls the dp_port (the control thread; the EAL main lcore is the thread
- * that opened the port, whose CPU affinity we put back afterwards so three
- * servers on a 2-core machine are not all pinned to core 0).
+ * One rte_ethdev port. Queue 0 is owned by the thread that polls the
+ * dp_port (the control thread; the EAL main lcore is the thread that opened
+ * the port, whose CPU affinity we put back afterwards so three servers on a
+ * 2-core machine are not all pinned to core 0). With worker_queues W, queues
+ * 1..W go to the workers (dp_portq, "Worker queues" below and in dp_port.h).
  *
  * RX: a burst of mbufs; each frame goes through dp_net_parse. ARP requests
  * for our IP are answered and their sender learnt, replies learnt (packets
@@ -39,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <rte_bus.h>
@@ -51,6 +53,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_ring.h>
 
 #include "common/tn_assert.h"
 #include "common/tn_log.h"
@@ -71,6 +74,32 @@
 #define DPDK_INTR_SLEEP_US 10000u     /* armed: sleep at most this (a lost interrupt costs this) */
 #define DPDK_INTR_EVENTS 4
 #define DPDK_L2_L3_LEN (DP_NET_ETH_HDR_LEN + DP_NET_IP4_HDR_LEN + DP_NET_UDP_HDR_LEN)
+#define DPDK_QUEUES_MAX 64u           /* worker queues (DP_WORKERS_MAX) */
+#define DPDK_RING 1024u               /* frames one hand-over ring holds (power of two) */
+
+struct dpdk;
+
+/* A worker's queue. Fields under "worker" are written by the worker thread
+ * only, those under "owner" by the owner thread only. */
+struct dpdk_q {
+	struct dp_portq pub;
+	struct dpdk *d;
+	int hwq;                      /* device queue; -1: the software ring only */
+	struct rte_ring *in;          /* owner -> worker: native datagrams of queue 0 */
+	void (*wake)(void *arg);
+	void *wake_arg;
+	/* worker */
+	struct rte_mbuf *held[DP_PORT_BURST_MAX];
+	unsigned nheld;
+	struct rte_mbuf *tx[DP_PORT_BURST_MAX];
+	unsigned ntx;
+	uint16_t ip_id;
+	uint64_t last_rx_us;
+	bool registered;              /* rte_thread_register'ed: an mbuf cache of its own */
+	struct dp_portq_stats st;
+	/* owner */
+	uint64_t from_owner, in_full;
+};
 
 static bool eal_up;           /* rte_eal_init is once per process */
 static unsigned eal_ports;    /* ports open: the EAL is cleaned up after the last */
@@ -95,6 +124,13 @@ struct dpdk {
 	int intr_epfd;                /* Rx interrupts (PMD has them): epoll fd; -1: none */
 	enum { INTR_OFF, INTR_ARMING, INTR_ARMED } intr;
 	struct dp_port *p;
+	/* worker queues */
+	unsigned nq;                  /* cfg.worker_queues */
+	unsigned hw_queues;           /* device queues configured (1 + workers that have one) */
+	struct dpdk_q *q;
+	struct rte_ring *to_owner;    /* workers -> owner: frames of queues 1.. that are not theirs */
+	struct rte_ring *to_owner_tx; /* workers without a device queue -> owner's TX queue */
+	int owner_efd;                /* workers poke it after handing the owner frames */
 };
 
 static void arp_drop(void *ctx, void *pkt)
@@ -242,6 +278,23 @@ static enum dp_port_drop drop_reason(enum dp_net_drop r)
 	}
 }
 
+/* The worker queue of a client flow: the same flow always the same worker. */
+static unsigned flow_queue(const struct dpdk *d, uint32_t ip, uint16_t port)
+{
+	uint64_t h = ((uint64_t)ip << 16 | port) * 0x9e3779b97f4a7c15ull;
+	return (unsigned)((h >> 32) % d->nq);
+}
+
+/* Frames of workers without a device queue leave through queue 0. */
+static void owner_tx_drain(struct dp_port *p, uint64_t now_ms)
+{
+	struct dpdk *d = p->be;
+	struct rte_mbuf *m[DP_PORT_BURST_MAX];
+	unsigned n = rte_ring_sc_dequeue_burst(d->to_owner_tx, (void **)m, DP_PORT_BURST_MAX, NULL);
+	for (unsigned i = 0; i < n; i++)
+		tx_push(p, m[i], now_ms);
+}
+
 /* Rx interrupts. Arming enables the queue's interrupt and then polls once
  * more (INTR_ARMING): a frame that came in before the enable raised none,
  * so only an empty poll after it makes sleeping on the interrupt safe. */
@@ -347,7 +400,16 @@ static unsigned dpdk_recv(struct dp_port *p, struct dp_port_dgram *out, unsigned
 	}
 	if (d->tap_fd >= 0 && exc_from_kernel(p, now_ms) > 0)
 		d->last_rx_us = dp_port_now_us();   /* the kernel is talking: keep polling */
-	uint16_t n = rte_eth_rx_burst(d->port_id, 0, rx, (uint16_t)TN_MIN(max, DP_PORT_BURST_MAX));
+	unsigned n = 0;
+	if (d->nq) {   /* what the workers handed over first: it waited longest */
+		uint64_t ev;
+		if (read(d->owner_efd, &ev, sizeof ev) < 0) { /* EAGAIN: nobody poked */ }
+		owner_tx_drain(p, now_ms);
+		n = rte_ring_sc_dequeue_burst(d->to_owner, (void **)rx,
+					      TN_MIN(max, DP_PORT_BURST_MAX), NULL);
+	}
+	n += rte_eth_rx_burst(d->port_id, 0, rx + n, (uint16_t)(TN_MIN(max, DP_PORT_BURST_MAX) - n));
+	uint64_t woken = 0;   /* worker queues handed datagrams in this burst */
 	if (n == 0) {
 		d->idle_polls++;
 		if (arming) {   /* nothing came in after the interrupt was enabled: sleep on it */
@@ -426,6 +488,21 @@ static unsigned dpdk_recv(struct dp_port *p, struct dp_port_dgram *out, unsigned
 				p->st.drop[DP_PORT_DROP_TRUNC]++;
 				break;
 			}
+			if (d->nq && pkt.udp.dst_port == p->cfg.worker_udp_port) {
+				unsigned qi = flow_queue(d, pkt.udp.src_ip, pkt.udp.src_port);
+				struct dpdk_q *q = &d->q[qi];
+				if (rte_ring_sp_enqueue(q->in, m) == 0) {
+					q->from_owner++;
+					woken |= 1ull << qi;
+					continue;   /* the worker's now */
+				}
+				q->in_full++;
+				break;
+			}
+			if (pkt.udp.payload_len > p->cfg.dgram_max) {
+				p->st.drop[DP_PORT_DROP_TRUNC]++;
+				break;
+			}
 			out[got++] = (struct dp_port_dgram){
 				.src = { .ip = pkt.udp.src_ip, .port = pkt.udp.src_port },
 				.dst_port = pkt.udp.dst_port, .data = pkt.udp.payload,
@@ -445,8 +522,24 @@ static unsigned dpdk_recv(struct dp_port *p, struct dp_port_dgram *out, unsigned
 			rte_pktmbuf_free(m);
 	}
 	dpdk_flush(p, now_ms);   /* ARP answers and released frames */
+	for (unsigned qi = 0; woken && qi < d->nq; qi++, woken >>= 1)
+		if ((woken & 1) && d->q[qi].wake)
+			d->q[qi].wake(d->q[qi].wake_arg);
 	TN_ASSERT_HOT(got <= max && d->nheld <= DP_PORT_BURST_MAX);
 	return got;
+}
+
+/* The port sums the UDP datagram from the pseudo-header. */
+static void tx_csum_offload(struct rte_mbuf *m)
+{
+	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *,
+							  DP_NET_ETH_HDR_LEN);
+	struct rte_udp_hdr *uh = rte_pktmbuf_mtod_offset(m, struct rte_udp_hdr *,
+							 DP_NET_ETH_HDR_LEN + DP_NET_IP4_HDR_LEN);
+	m->l2_len = DP_NET_ETH_HDR_LEN;
+	m->l3_len = DP_NET_IP4_HDR_LEN;
+	m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM;
+	uh->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 }
 
 static int dpdk_send(struct dp_port *p, uint16_t src_port, const struct dp_port_addr *dst,
@@ -484,16 +577,8 @@ static int dpdk_send(struct dp_port *p, uint16_t src_port, const struct dp_port_
 		return fl;
 	}
 	frame_done(m, fl);
-	if (d->tx_udp_csum) {   /* the port sums the UDP datagram from the pseudo-header */
-		struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *,
-								  DP_NET_ETH_HDR_LEN);
-		struct rte_udp_hdr *uh = rte_pktmbuf_mtod_offset(
-			m, struct rte_udp_hdr *, DP_NET_ETH_HDR_LEN + DP_NET_IP4_HDR_LEN);
-		m->l2_len = DP_NET_ETH_HDR_LEN;
-		m->l3_len = DP_NET_IP4_HDR_LEN;
-		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM;
-		uh->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
-	}
+	if (d->tx_udp_csum)
+		tx_csum_offload(m);
 	if (found == 0) {
 		tx_push(p, m, now_ms);
 		return 0;
@@ -521,6 +606,8 @@ static unsigned dpdk_fds(const struct dp_port *p, int *fds)
 		fds[n++] = d->tap_fd;
 	if (d->intr == INTR_ARMED)   /* only then: a stale event must not spin the owner */
 		fds[n++] = d->intr_epfd;
+	if (d->owner_efd >= 0)       /* a worker handed frames over */
+		fds[n++] = d->owner_efd;
 	TN_ASSERT_HOT(n <= DP_PORT_UDP_PORTS_MAX);
 	return n;
 }
@@ -538,11 +625,14 @@ static uint64_t dpdk_idle_us(const struct dp_port *p)
 	return TN_MIN((idle - DPDK_IDLE_SPIN_US) / DPDK_IDLE_SLOPE + 1, DP_PORT_IDLE_US_MAX);
 }
 
+static void queues_close(struct dpdk *d);
+
 static void dpdk_close(struct dp_port *p)
 {
 	struct dpdk *d = p->be;
 	if (!d)
 		return;
+	queues_close(d);
 	for (unsigned i = 0; i < d->nheld; i++)
 		rte_pktmbuf_free(d->held[i]);
 	for (unsigned i = 0; i < d->ntx; i++)
@@ -564,9 +654,248 @@ static void dpdk_close(struct dp_port *p)
 	}
 }
 
+
+/* ---- worker queues ---- */
+
+static void owner_poke(struct dpdk *d)
+{
+	uint64_t one = 1;
+	if (write(d->owner_efd, &one, sizeof one) < 0) { /* EAGAIN: already poked */ }
+}
+
+static void q_attach(struct dp_portq *pq, void (*wake)(void *arg), void *arg)
+{
+	struct dpdk_q *q = (struct dpdk_q *)pq;
+	q->wake_arg = arg;
+	q->wake = wake;
+	/* an lcore id for this thread: the mbuf pool's per-lcore cache instead
+	 * of its shared ring on every alloc/free (kept until the process ends) */
+	q->registered = rte_thread_register() == 0;
+}
+
+static unsigned q_recv(struct dp_portq *pq, struct dp_portq_dgram *out, unsigned max)
+{
+	struct dpdk_q *q = (struct dpdk_q *)pq;
+	struct dpdk *d = q->d;
+	struct rte_mbuf *rx[DP_PORT_BURST_MAX];
+	unsigned got = 0, handed = 0;
+
+	for (unsigned i = 0; i < q->nheld; i++)
+		rte_pktmbuf_free(q->held[i]);
+	q->nheld = 0;
+	max = TN_MIN(max, DP_PORT_BURST_MAX);
+	unsigned nin = rte_ring_sc_dequeue_burst(q->in, (void **)rx, max, NULL);
+	unsigned n = nin;
+	if (q->hwq >= 0)
+		n += rte_eth_rx_burst(d->port_id, (uint16_t)q->hwq, rx + n, (uint16_t)(max - n));
+	if (n == 0)
+		return 0;
+	q->last_rx_us = dp_port_now_us();
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_mbuf *m = rx[i];
+		bool from_dev = i >= nin;   /* else the owner classified it already */
+		struct dp_net_cfg me = d->me;
+		struct dp_net_pkt pkt;
+		int kind = DP_NET_DROP;
+
+		if (from_dev) {
+			q->st.rx_pkts++;
+			q->st.rx_bytes += rte_pktmbuf_pkt_len(m);
+		}
+		uint64_t f = m->ol_flags;
+		bool csum_bad = d->rx_csum &&
+				((f & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD ||
+				 (f & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD);
+		me.rx_csum_verified = d->rx_csum &&
+				      (f & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
+				      (f & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+		if (m->nb_segs == 1 && rte_pktmbuf_pkt_len(m) <= d->frame_max && !csum_bad)
+			kind = dp_net_parse(rte_pktmbuf_mtod(m, const uint8_t *),
+					    rte_pktmbuf_data_len(m), &me, &pkt);
+		if (kind != DP_NET_UDP_FOR_US || pkt.udp.dst_port != d->p->cfg.worker_udp_port ||
+		    pkt.udp.payload_len > d->p->cfg.dgram_max) {
+			/* ARP, peers, the kernel's, malformed: the owner handles and counts
+			 * them all (a frame it handed here is never one of these) */
+			if (!from_dev) {
+				q->st.drops++;
+				rte_pktmbuf_free(m);
+			} else if (rte_ring_mp_enqueue(d->to_owner, m) == 0) {
+				q->st.to_owner++;
+				handed++;
+			} else {
+				q->st.ring_full++;
+				rte_pktmbuf_free(m);
+			}
+			continue;
+		}
+		out[got++] = (struct dp_portq_dgram){
+			.src = { .ip = pkt.udp.src_ip, .port = pkt.udp.src_port },
+			.dst_port = pkt.udp.dst_port, .data = (uint8_t *)pkt.udp.payload,
+			.len = pkt.udp.payload_len };
+		memcpy(out[got - 1].src_mac, pkt.eth_src, DP_NET_MAC_LEN);
+		q->held[q->nheld++] = m;
+	}
+	if (handed)
+		owner_poke(d);
+	TN_ASSERT_HOT(got <= max && q->nheld <= DP_PORT_BURST_MAX);
+	return got;
+}
+
+static void q_flush(struct dp_portq *pq)
+{
+	struct dpdk_q *q = (struct dpdk_q *)pq;
+	struct dpdk *d = q->d;
+	unsigned sent;
+
+	if (!q->ntx)
+		return;
+	if (q->hwq >= 0) {
+		sent = rte_eth_tx_burst(d->port_id, (uint16_t)q->hwq, q->tx, (uint16_t)q->ntx);
+	} else {
+		sent = rte_ring_mp_enqueue_burst(d->to_owner_tx, (void **)q->tx, q->ntx, NULL);
+		if (sent)
+			owner_poke(d);
+	}
+	for (unsigned i = 0; i < sent; i++) {
+		q->st.tx_pkts++;
+		q->st.tx_bytes += rte_pktmbuf_pkt_len(q->tx[i]);
+	}
+	for (unsigned i = sent; i < q->ntx; i++) {   /* full: lost, the client retries */
+		q->st.tx_full++;
+		rte_pktmbuf_free(q->tx[i]);
+	}
+	q->ntx = 0;
+}
+
+static int q_send(struct dp_portq *pq, const uint8_t dst_mac[6], const struct dp_port_addr *dst,
+		  const void *data, size_t len)
+{
+	struct dpdk_q *q = (struct dpdk_q *)pq;
+	struct dpdk *d = q->d;
+
+	if (len > d->p->cfg.dgram_max)
+		return -EMSGSIZE;
+	struct rte_mbuf *m = rte_pktmbuf_alloc(d->pool);
+	if (!m) {
+		q->st.tx_full++;
+		return -ENOBUFS;
+	}
+	struct dp_net_l2 l2 = { 0 };
+	memcpy(l2.src, d->me.mac, DP_NET_MAC_LEN);
+	memcpy(l2.dst, dst_mac, DP_NET_MAC_LEN);
+	struct dp_net_udp u = { .src_ip = d->me.ip, .dst_ip = dst->ip,
+				.src_port = d->p->cfg.worker_udp_port, .dst_port = dst->port };
+	int fl = dp_net_build_udp(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_tailroom(m), &l2, &u,
+				  q->ip_id++, data, len, !d->tx_udp_csum);
+	if (fl < 0) {
+		rte_pktmbuf_free(m);
+		return fl;
+	}
+	frame_done(m, fl);
+	if (d->tx_udp_csum)
+		tx_csum_offload(m);
+	if (q->ntx == DP_PORT_BURST_MAX)
+		q_flush(pq);
+	q->tx[q->ntx++] = m;
+	return 0;
+}
+
+static uint64_t q_idle_us(struct dp_portq *pq)
+{
+	struct dpdk_q *q = (struct dpdk_q *)pq;
+	if (!rte_ring_empty(q->in))
+		return 0;
+	if (q->hwq < 0)   /* nothing to poll: the owner wakes us (q->wake) */
+		return UINT64_MAX;
+	uint64_t idle = dp_port_now_us() - q->last_rx_us;
+	if (q->d->p->cfg.busy_poll || idle < DPDK_IDLE_SPIN_US)
+		return 0;
+	q->st.idle_sleeps++;
+	return TN_MIN((idle - DPDK_IDLE_SPIN_US) / DPDK_IDLE_SLOPE + 1, DP_PORT_IDLE_US_MAX);
+}
+
+static void q_stats(const struct dp_portq *pq, struct dp_portq_stats *out)
+{
+	const struct dpdk_q *q = (const struct dpdk_q *)pq;
+	*out = q->st;   /* relaxed copy, torn reads tolerated like the port's */
+	out->from_owner = q->from_owner;
+	out->ring_full += q->in_full;
+}
+
+static const struct dp_portq_ops q_ops = {
+	.attach = q_attach, .recv = q_recv, .send = q_send, .flush = q_flush,
+	.idle_us = q_idle_us, .stats = q_stats,
+};
+
+static struct dp_portq *dpdk_queue(struct dp_port *p, unsigned i)
+{
+	struct dpdk *d = p->be;
+	TN_ASSERT(i < d->nq);
+	return &d->q[i].pub;
+}
+
+static void ring_drain_free(struct rte_ring *r)
+{
+	struct rte_mbuf *m;
+	if (!r)
+		return;
+	while (rte_ring_dequeue(r, (void **)&m) == 0)
+		rte_pktmbuf_free(m);
+	rte_ring_free(r);
+}
+
+/* After the workers stopped: every mbuf still held goes back to the pool. */
+static void queues_close(struct dpdk *d)
+{
+	for (unsigned i = 0; d->q && i < d->nq; i++) {
+		struct dpdk_q *q = &d->q[i];
+		for (unsigned k = 0; k < q->nheld; k++)
+			rte_pktmbuf_free(q->held[k]);
+		for (unsigned k = 0; k < q->ntx; k++)
+			rte_pktmbuf_free(q->tx[k]);
+		ring_drain_free(q->in);
+	}
+	free(d->q);
+	d->q = NULL;
+	ring_drain_free(d->to_owner);
+	ring_drain_free(d->to_owner_tx);
+	d->to_owner = d->to_owner_tx = NULL;
+	if (d->owner_efd >= 0)
+		close(d->owner_efd);
+	d->owner_efd = -1;
+}
+
+static int queues_open(struct dpdk *d)
+{
+	char name[RTE_RING_NAMESIZE];
+	int sock = (int)rte_socket_id();
+
+	if (!(d->q = calloc(d->nq, sizeof *d->q)))
+		return -ENOMEM;
+	d->owner_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	snprintf(name, sizeof name, "tern_own%u", d->port_id);
+	d->to_owner = rte_ring_create(name, DPDK_RING, sock, RING_F_SC_DEQ);
+	snprintf(name, sizeof name, "tern_otx%u", d->port_id);
+	d->to_owner_tx = rte_ring_create(name, DPDK_RING, sock, RING_F_SC_DEQ);
+	if (d->owner_efd < 0 || !d->to_owner || !d->to_owner_tx)
+		return -ENOMEM;
+	for (unsigned i = 0; i < d->nq; i++) {
+		struct dpdk_q *q = &d->q[i];
+		q->pub.ops = &q_ops;
+		q->d = d;
+		q->hwq = 1 + i < d->hw_queues ? (int)(1 + i) : -1;
+		q->st.hw_queue = q->hwq >= 0;
+		snprintf(name, sizeof name, "tern_in%u_%u", d->port_id, i);
+		q->in = rte_ring_create(name, DPDK_RING, sock, RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (!q->in)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static const struct dp_port_ops dpdk_ops = {
 	.recv = dpdk_recv, .send = dpdk_send, .flush = dpdk_flush,
-	.fds = dpdk_fds, .idle_us = dpdk_idle_us, .close = dpdk_close,
+	.fds = dpdk_fds, .idle_us = dpdk_idle_us, .close = dpdk_close, .queue = dpdk_queue,
 };
 
 static int eal_init(const struct dp_port_cfg *cfg)
@@ -617,20 +946,22 @@ static int find_port(const char *dev, uint16_t *port_id)
 	return rte_eth_dev_get_port_by_name(name, port_id) == 0 ? 0 : -ENODEV;
 }
 
-/* Configure one RX and one TX queue and start the device. */
+/* Configure hw_queues RX/TX queue pairs and start the device. */
 static int port_start(struct dpdk *d, const struct rte_eth_conf *conf)
 {
 	uint16_t rxd = DPDK_RXD, txd = DPDK_TXD;
 	int rc;
 
-	if ((rc = rte_eth_dev_configure(d->port_id, 1, 1, conf)) < 0)
+	if ((rc = rte_eth_dev_configure(d->port_id, (uint16_t)d->hw_queues, (uint16_t)d->hw_queues,
+					conf)) < 0)
 		return rc;
 	rte_eth_dev_adjust_nb_rx_tx_desc(d->port_id, &rxd, &txd);
 	int sock = rte_eth_dev_socket_id(d->port_id);
 	unsigned sid = sock < 0 ? rte_socket_id() : (unsigned)sock;
-	if ((rc = rte_eth_rx_queue_setup(d->port_id, 0, rxd, sid, NULL, d->pool)) < 0 ||
-	    (rc = rte_eth_tx_queue_setup(d->port_id, 0, txd, sid, NULL)) < 0)
-		return rc;
+	for (uint16_t q = 0; q < d->hw_queues; q++)
+		if ((rc = rte_eth_rx_queue_setup(d->port_id, q, rxd, sid, NULL, d->pool)) < 0 ||
+		    (rc = rte_eth_tx_queue_setup(d->port_id, q, txd, sid, NULL)) < 0)
+			return rc;
 	return rte_eth_dev_start(d->port_id);
 }
 
@@ -698,7 +1029,9 @@ int dp_dpdk_open(struct dp_port *p)
 	uint16_t mtu = 1500;
 	int rc;
 
-	if (!p->cfg.dev || !p->cfg.ip || p->cfg.mbufs < 1024)
+	if (!p->cfg.dev || !p->cfg.ip || p->cfg.mbufs < 1024 ||
+	    p->cfg.worker_queues > DPDK_QUEUES_MAX ||
+	    (p->cfg.worker_queues && !p->cfg.worker_udp_port))
 		return -EINVAL;
 	if ((rc = eal_init(&p->cfg)) < 0)
 		return rc;
@@ -707,17 +1040,47 @@ int dp_dpdk_open(struct dp_port *p)
 	d->p = p;
 	d->tap_fd = -1;
 	d->intr_epfd = -1;
+	d->owner_efd = -1;
+	d->nq = p->cfg.worker_queues;
 	if ((rc = find_port(p->cfg.dev, &d->port_id)) < 0)
 		goto fail;
 	if ((rc = rte_eth_dev_info_get(d->port_id, &info)) < 0)
 		goto fail;
+	/* queue 0 and one per worker, as many as the device has */
+	d->hw_queues = TN_MAX(1u, TN_MIN(1u + d->nq, TN_MIN((unsigned)info.max_rx_queues,
+							    (unsigned)info.max_tx_queues)));
+	/* every device queue's descriptors, the rings and the per-lcore caches,
+	 * with the configured pool on top */
+	uint32_t mbufs = p->cfg.mbufs + d->hw_queues * (DPDK_RXD + DPDK_TXD) +
+			 (d->nq ? (d->nq + 2) * DPDK_RING : 0) + (d->nq + 1) * DPDK_MBUF_CACHE;
 	snprintf(pool_name, sizeof pool_name, "tern_mb%u", d->port_id);
-	d->pool = rte_pktmbuf_pool_create(pool_name, p->cfg.mbufs, DPDK_MBUF_CACHE, 0,
+	d->pool = rte_pktmbuf_pool_create(pool_name, mbufs, DPDK_MBUF_CACHE, 0,
 					  RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
 	if (!d->pool) {
-		TN_ERROR("dpdk", "mbuf pool of %u: %s", p->cfg.mbufs, rte_strerror(rte_errno));
+		TN_ERROR("dpdk", "mbuf pool of %u: %s", mbufs, rte_strerror(rte_errno));
 		rc = -ENOMEM;
 		goto fail;
+	}
+	if (d->nq && (rc = queues_open(d)) < 0) {
+		TN_ERROR("dpdk", "worker queue rings: %s", rte_strerror(rte_errno));
+		goto fail_pool;
+	}
+	if (d->hw_queues > 1) {
+		/* RSS over the UDP 4-tuple where the device hashes it; a PMD without
+		 * RSS (net_af_packet: the kernel's fanout hash) spreads flows itself */
+		uint64_t hf = info.flow_type_rss_offloads &
+			      (RTE_ETH_RSS_NONFRAG_IPV4_UDP | RTE_ETH_RSS_IPV4);
+		if (hf) {
+			conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+			conf.rx_adv_conf.rss_conf.rss_hf = hf;
+		}
+		TN_INFO("dpdk", "%u worker queues: %u on device queues (%s), %u through queue 0",
+			d->nq, d->hw_queues - 1,
+			hf ? "RSS over the UDP 4-tuple" : "the PMD's own flow spreading",
+			d->nq - (d->hw_queues - 1));
+	} else if (d->nq) {
+		TN_INFO("dpdk", "%s has one queue: the %u workers' datagrams go through queue 0",
+			p->cfg.dev, d->nq);
 	}
 	const uint64_t rxo = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
 	const uint64_t txo = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
@@ -751,6 +1114,8 @@ int dp_dpdk_open(struct dp_port *p)
 	d->me.ip = p->cfg.ip;
 	for (unsigned i = 0; i < p->cfg.udp_port_count && i < DP_NET_PORTS_MAX; i++)
 		d->me.udp_ports[d->me.udp_port_count++] = p->cfg.udp_ports[i];
+	if (d->nq)   /* the workers' port is ours too (handed over, never the kernel's) */
+		d->me.udp_ports[d->me.udp_port_count++] = p->cfg.worker_udp_port;
 	d->netmask = p->cfg.netmask;
 	d->gateway = p->cfg.gateway;
 	d->frame_max = p->cfg.dgram_max + DPDK_L2_L3_LEN + DP_NET_VLAN_TAG_LEN;
@@ -781,6 +1146,7 @@ int dp_dpdk_open(struct dp_port *p)
 fail_started:
 	rte_eth_dev_stop(d->port_id);
 fail_pool:
+	queues_close(d);
 	rte_mempool_free(d->pool);
 fail:
 	if (rc > 0)

@@ -16,6 +16,7 @@
 
 #include "common/tn_assert.h"
 #include "dataplane/dp.h"
+#include "dataplane/dp_port.h"
 
 #define DP_CONNS_MAX 16384u        /* per worker */
 #define DP_BUF_COUNT 512u          /* provided recv buffers per worker */
@@ -138,6 +139,7 @@ struct dp_worker {
 	struct dp_buf late;
 	bool defer_events;
 	struct dp_udp_port *udp;     /* the native datagram socket (dp_udp.c), NULL: off */
+	struct dp_portq *nicq;       /* this worker's DPDK queue (dp_cfg.nic), NULL: none */
 	/* stats (written by this worker, read by any thread) */
 	_Atomic uint64_t st_recv, st_sent, st_conns, st_conns_total;
 	_Atomic uint64_t st_lat_count, st_lat_sum_us, st_lat_min_us, st_lat_max_us;

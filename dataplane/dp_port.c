@@ -416,6 +416,80 @@ size_t dp_port_stats_text(const struct dp_port_stats *st, const char *prefix, ch
 	return TN_MIN(n, cap);
 }
 
+/* ---- worker queues (dp_dpdk.c has the only backend of them) ---- */
+
+unsigned dp_port_queue_count(const struct dp_port *p)
+{
+	return p->ops->queue ? p->cfg.worker_queues : 0;
+}
+
+struct dp_portq *dp_port_queue(struct dp_port *p, unsigned i)
+{
+	TN_ASSERT(i < dp_port_queue_count(p));
+	return p->ops->queue(p, i);
+}
+
+void dp_portq_set_wake(struct dp_portq *q, void (*wake)(void *arg), void *arg)
+{
+	q->ops->attach(q, wake, arg);
+}
+
+unsigned dp_portq_recv(struct dp_portq *q, struct dp_portq_dgram *d, unsigned max)
+{
+	TN_ASSERT(max <= DP_PORT_BURST_MAX);
+	return q->ops->recv(q, d, max);
+}
+
+int dp_portq_send(struct dp_portq *q, const uint8_t dst_mac[6], const struct dp_port_addr *dst,
+		  const void *data, size_t len)
+{
+	return q->ops->send(q, dst_mac, dst, data, len);
+}
+
+void dp_portq_flush(struct dp_portq *q)
+{
+	q->ops->flush(q);
+}
+
+uint64_t dp_portq_idle_us(struct dp_portq *q)
+{
+	return q->ops->idle_us(q);
+}
+
+void dp_portq_stats(const struct dp_port *p, unsigned i, struct dp_portq_stats *out)
+{
+	TN_ASSERT(i < dp_port_queue_count(p));
+	const struct dp_portq *q = p->ops->queue((struct dp_port *)p, i);
+	q->ops->stats(q, out);
+}
+
+size_t dp_port_queues_text(const struct dp_port *p, const char *prefix, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (unsigned i = 0; i < dp_port_queue_count(p); i++) {
+		struct dp_portq_stats st;
+		dp_portq_stats(p, i, &st);
+		const struct {
+			const char *name;
+			uint64_t v;
+		} f[] = {
+			{ "hw", st.hw_queue ? 1u : 0u }, { "rx_packets", st.rx_pkts },
+			{ "rx_bytes", st.rx_bytes }, { "tx_packets", st.tx_pkts },
+			{ "tx_bytes", st.tx_bytes }, { "to_owner", st.to_owner },
+			{ "from_owner", st.from_owner }, { "ring_full", st.ring_full },
+			{ "tx_full", st.tx_full }, { "drops", st.drops },
+			{ "idle_sleeps", st.idle_sleeps },
+		};
+		for (unsigned k = 0; k < sizeof f / sizeof f[0] && n < cap; k++) {
+			int w = snprintf(out + n, cap - n, "%s_q%u_%s\t%llu\n", prefix, i + 1, f[k].name,
+					 (unsigned long long)f[k].v);
+			n += w > 0 ? (size_t)w : 0;
+		}
+	}
+	return TN_MIN(n, cap);
+}
+
 /* ---- reliable channels ---- */
 
 struct dp_chan {

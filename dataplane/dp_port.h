@@ -64,6 +64,11 @@ struct dp_port_cfg {
 	uint32_t mbufs;                              /* mbuf pool size */
 	enum dp_port_exc exc;                        /* tern.dpdk.exception */
 	const char *exc_tap;                         /* tern.dpdk.tap; NULL: tern-exc0 */
+	/* worker queues (DPDK only; 0: none): datagrams to @worker_udp_port are
+	 * the workers' (the native client protocol), spread over @worker_queues
+	 * queues (dp_portq below); everything else stays with the port's owner */
+	unsigned worker_queues;
+	uint16_t worker_udp_port;
 };
 
 struct dp_port_addr {
@@ -157,6 +162,66 @@ const char *dp_port_drop_name(enum dp_port_drop d);
 /* "<prefix>_name\tvalue" lines (mntr). Return the length written (<= @cap). */
 size_t dp_port_stats_text(const struct dp_port_stats *st, const char *prefix, char *out,
 			  size_t cap);
+
+/* ---- worker queues ----
+ *
+ * A DPDK port opened with worker_queues = W > 0 asks the device for 1 + W
+ * RX/TX queue pairs with RSS over the UDP 4-tuple (or whatever spreading the
+ * PMD does itself: net_af_packet's qpairs use the kernel's fanout hash).
+ * Queue 0 stays the owner's (dp_port_recv/send: peers, ARP, exception path);
+ * dp_portq i (0 <= i < W) belongs to worker i and only that thread calls
+ * the dp_portq_* functions on it. Since RSS cannot tell tern's flows apart,
+ * each side hands the other what it should not have received, through
+ * rte_rings: a worker queue passes ARP, peer datagrams and everything else
+ * not for worker_udp_port to the owner; the owner passes datagrams for
+ * worker_udp_port to worker hash(src ip, src port) % W, so one client flow
+ * always lands on one worker. A device with fewer queues than asked gives
+ * the workers without one only that software ring (and sends their frames
+ * through the owner's TX queue): same behavior, slower.
+ *
+ * Replies go back to the source MAC of the request (the client, or the
+ * gateway for a routed one): workers need no ARP of their own. */
+struct dp_portq;
+
+struct dp_portq_dgram {
+	struct dp_port_addr src;
+	uint8_t src_mac[6];
+	uint16_t dst_port;
+	uint8_t *data;       /* writable; valid until the next dp_portq_recv */
+	size_t len;
+};
+
+struct dp_portq_stats {
+	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes;
+	uint64_t to_owner;       /* frames this queue received that were the owner's */
+	uint64_t from_owner;     /* native datagrams the owner's queue received, handed here */
+	uint64_t ring_full;      /* a hand-over ring was full: frame dropped */
+	uint64_t tx_full;        /* tx ring full or no mbuf: datagram dropped (clients retry) */
+	uint64_t drops;          /* malformed, bad checksum, oversized: dropped */
+	uint64_t idle_sleeps;    /* adaptive polling: sleeps of the worker on this queue */
+	bool hw_queue;           /* a device queue of its own (else the software ring only) */
+};
+
+/* Worker queues of @p (cfg.worker_queues when DPDK, else 0). */
+unsigned dp_port_queue_count(const struct dp_port *p);
+/* Worker queue @i (< dp_port_queue_count). */
+struct dp_portq *dp_port_queue(struct dp_port *p, unsigned i);
+/* Called by the owner after handing datagrams to queue @i, so a sleeping
+ * worker wakes: set once by the worker before it polls. */
+void dp_portq_set_wake(struct dp_portq *q, void (*wake)(void *arg), void *arg);
+/* Up to @max (<= DP_PORT_BURST_MAX) datagrams for worker_udp_port. */
+unsigned dp_portq_recv(struct dp_portq *q, struct dp_portq_dgram *d, unsigned max);
+/* Queue one datagram to @dst at @dst_mac from worker_udp_port (sent by the
+ * next full burst or dp_portq_flush). Return 0, -EMSGSIZE, -ENOBUFS. */
+int dp_portq_send(struct dp_portq *q, const uint8_t dst_mac[6], const struct dp_port_addr *dst,
+		  const void *data, size_t len);
+void dp_portq_flush(struct dp_portq *q);
+/* Adaptive polling as dp_port_idle_us (0 with busy polling). */
+uint64_t dp_portq_idle_us(struct dp_portq *q);
+/* A copy of queue @i's counters (any thread). */
+void dp_portq_stats(const struct dp_port *p, unsigned i, struct dp_portq_stats *out);
+/* "<prefix>_q<i>_name\tvalue" lines for every worker queue. Return the length. */
+size_t dp_port_queues_text(const struct dp_port *p, const char *prefix, char *out, size_t cap);
 
 /* ---- reliable channels ---- */
 

@@ -14,6 +14,23 @@ struct dp_port_ops {
 	unsigned (*fds)(const struct dp_port *p, int *fds);
 	uint64_t (*idle_us)(const struct dp_port *p);
 	void (*close)(struct dp_port *p);
+	/* worker queues; NULL when the backend has none (kernel UDP) */
+	struct dp_portq *(*queue)(struct dp_port *p, unsigned i);
+};
+
+/* A worker queue: the backend's own struct starts with this. */
+struct dp_portq_ops {
+	void (*attach)(struct dp_portq *q, void (*wake)(void *arg), void *arg);
+	unsigned (*recv)(struct dp_portq *q, struct dp_portq_dgram *d, unsigned max);
+	int (*send)(struct dp_portq *q, const uint8_t dst_mac[6], const struct dp_port_addr *dst,
+		    const void *data, size_t len);
+	void (*flush)(struct dp_portq *q);
+	uint64_t (*idle_us)(struct dp_portq *q);
+	void (*stats)(const struct dp_portq *q, struct dp_portq_stats *out);
+};
+
+struct dp_portq {
+	const struct dp_portq_ops *ops;
 };
 
 struct dp_port {

@@ -25,6 +25,12 @@
  * unknown sessions cannot grow anything; CONNECTs take connection slots,
  * bounded by DP_CONNS_MAX and maxClientCnxns like TCP accepts.
  *
+ * DPDK. With a DPDK port (dp_cfg.nic) the worker also owns one of its
+ * queues (dp_port.h, "worker queues") and serves the same protocol on it: a
+ * datagram from the NIC arrives as (address, source MAC, bytes in an mbuf),
+ * its attachment remembers that it came that way, and replies and events
+ * leave through the same queue to that MAC. Everything between is shared.
+ *
  * Receiving is plain non-blocking recvmmsg in the worker loop; a multishot
  * io_uring poll on the socket marks it ready, so a sleeping worker wakes for
  * a datagram like for a TCP packet. Sending is batched: datagrams queue during
@@ -61,10 +67,17 @@
 TN_STATIC_ASSERT((DP_UDP_HASH & (DP_UDP_HASH - 1)) == 0, "hash: a power of two");
 TN_STATIC_ASSERT(DP_UDP_RX_SIZE > DP_UDP_DGRAM_MAX, "a whole datagram fits a buffer");
 
+/* Where a datagram came from, and so where its answer goes. */
+struct udp_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	bool nic;                     /* through the worker's DPDK queue, to @mac */
+	uint8_t mac[6];
+};
+
 /* A datagram attachment: the UDP half of a dp_conn. */
 struct dp_udp_conn {
-	struct sockaddr_storage peer; /* the session's last address: replies and events go here */
-	socklen_t peer_len;
+	struct udp_addr peer;         /* the session's last address: replies and events go here */
 	uint32_t nonce;               /* the CONNECT's cookie; REQUESTs must repeat it */
 	uint32_t pn_bucket, pn_next;  /* (address, nonce) chain: slot + 1, 0 = end */
 	uint64_t sid;
@@ -92,6 +105,7 @@ struct dp_udp_port {
 	struct mmsghdr msgs[DP_UDP_BATCH];
 	struct iovec iov[DP_UDP_BATCH];
 	struct sockaddr_storage from[DP_UDP_BATCH];
+	struct dp_portq_dgram nic_rx[DP_UDP_BATCH];
 	_Atomic uint64_t st_rx, st_tx, st_bad, st_unknown, st_cookie, st_cached, st_dropped,
 		st_evicted, st_refused, st_send_fail, st_sessions;
 };
@@ -110,8 +124,9 @@ static uint32_t hash64(uint64_t v)
 	return (uint32_t)v & (DP_UDP_HASH - 1);
 }
 
-static uint32_t hash_peer(const struct sockaddr_storage *ss, uint32_t nonce)
+static uint32_t hash_peer(const struct udp_addr *addr, uint32_t nonce)
 {
+	const struct sockaddr_storage *ss = &addr->ss;
 	uint64_t h = nonce;
 
 	if (ss->ss_family == AF_INET) {
@@ -127,7 +142,7 @@ static uint32_t hash_peer(const struct sockaddr_storage *ss, uint32_t nonce)
 	return hash64(h);
 }
 
-static bool same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
 	if (a->ss_family != b->ss_family)
 		return false;
@@ -141,6 +156,11 @@ static bool same_peer(const struct sockaddr_storage *a, const struct sockaddr_st
 		       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr);
 	}
 	return false;
+}
+
+static bool same_peer(const struct udp_addr *a, const struct udp_addr *b)
+{
+	return a->nic == b->nic && same_addr(&a->ss, &b->ss);
 }
 
 static struct dp_conn *slot_conn(struct dp_worker *w, uint32_t link)
@@ -165,8 +185,7 @@ static struct dp_conn *find_sid(struct dp_worker *w, uint64_t sid)
 	return NULL;
 }
 
-static struct dp_conn *find_peer(struct dp_worker *w, const struct sockaddr_storage *ss,
-				 uint32_t nonce)
+static struct dp_conn *find_peer(struct dp_worker *w, const struct udp_addr *ss, uint32_t nonce)
 {
 	uint32_t link = w->udp->pn_head[hash_peer(ss, nonce)];
 
@@ -239,7 +258,11 @@ void dp_udp_tx_flush(struct dp_worker *w)
 	struct dp_udp_port *pt = w->udp;
 	uint32_t off = 0;
 
-	if (!pt || pt->txn == 0)
+	if (!pt)
+		return;
+	if (w->nicq)
+		dp_portq_flush(w->nicq);
+	if (pt->txn == 0)
 		return;
 	while (off < pt->txn) {
 		int n = sendmmsg(pt->fd, pt->tmsg + off, pt->txn - off, MSG_DONTWAIT);
@@ -261,20 +284,33 @@ void dp_udp_tx_flush(struct dp_worker *w)
 	pt->txq_used = 0;
 }
 
-/* Queue one datagram to @to; it leaves with the turn's sendmmsg. */
-static void send_dgram(struct dp_worker *w, const struct sockaddr_storage *to, socklen_t to_len,
-		       const uint8_t *p, size_t len)
+/* Queue one datagram to @to; it leaves with the turn's sendmmsg (or the
+ * DPDK queue's burst). */
+static void send_dgram(struct dp_worker *w, const struct udp_addr *to, const uint8_t *p,
+		       size_t len)
 {
 	struct dp_udp_port *pt = w->udp;
+	socklen_t to_len = to->len;
 	uint32_t i;
 
 	TN_ASSERT_HOT(len >= DP_UDP_HDR_LEN && len <= DP_UDP_DGRAM_MAX);
+	if (to->nic) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&to->ss;
+		struct dp_port_addr dst = { .ip = ntohl(in->sin_addr.s_addr),
+					    .port = ntohs(in->sin_port) };
+		TN_ASSERT_HOT(w->nicq && to->ss.ss_family == AF_INET);
+		if (dp_portq_send(w->nicq, to->mac, &dst, p, len) == 0)
+			count(&pt->st_tx);
+		else
+			count(&pt->st_send_fail); /* lost: the client retries */
+		return;
+	}
 	if (pt->txn == DP_UDP_TX_BATCH || pt->txq_used + len > DP_UDP_TX_BYTES)
 		dp_udp_tx_flush(w);
 	TN_ASSERT_HOT(pt->txq_used + len <= DP_UDP_TX_BYTES); /* a datagram fits an empty queue */
 	i = pt->txn++;
 	memcpy(pt->txq + pt->txq_used, p, len);
-	memcpy(&pt->tto[i], to, to_len);
+	memcpy(&pt->tto[i], &to->ss, to_len);
 	pt->tiov[i] = (struct iovec){ pt->txq + pt->txq_used, len };
 	pt->tmsg[i].msg_hdr = (struct msghdr){ .msg_name = &pt->tto[i], .msg_namelen = to_len,
 		.msg_iov = &pt->tiov[i], .msg_iovlen = 1 };
@@ -283,13 +319,13 @@ static void send_dgram(struct dp_worker *w, const struct sockaddr_storage *to, s
 
 /* A header-only answer (UNKNOWN, EVICTED) to @to. */
 static void send_bare(struct dp_worker *w, uint8_t kind, uint64_t sid, int32_t xid,
-		      uint32_t cookie, const struct sockaddr_storage *to, socklen_t to_len)
+		      uint32_t cookie, const struct udp_addr *to)
 {
 	uint8_t b[DP_UDP_HDR_LEN];
 	struct dp_udp_hdr h = { .kind = kind, .session = sid, .xid = xid, .cookie = cookie };
 
 	dp_udp_hdr_encode(b, &h);
-	send_dgram(w, to, to_len, b, sizeof b);
+	send_dgram(w, to, b, sizeof b);
 }
 
 /* One frame of @c's output as one datagram. */
@@ -329,7 +365,7 @@ static void send_frame(struct dp_conn *c, const uint8_t *body, uint32_t len)
 	} else if (h.xid >= 0) {
 		dp_udp_cache_complete(&u->cache, h.xid, d, n);
 	}
-	send_dgram(w, &u->peer, u->peer_len, d, n);
+	send_dgram(w, &u->peer, d, n);
 }
 
 void dp_udp_flush(struct dp_conn *c)
@@ -375,7 +411,7 @@ static void peer_name(const struct sockaddr_storage *ss, char *ip, size_t cap, u
 }
 
 static void on_connect(struct dp_worker *w, const struct dp_udp_hdr *h, uint8_t *body, size_t len,
-		       const struct sockaddr_storage *from, socklen_t from_len)
+		       const struct udp_addr *from)
 {
 	struct dp_udp_port *pt = w->udp;
 	struct dp_udp_conn *u;
@@ -390,19 +426,18 @@ static void on_connect(struct dp_worker *w, const struct dp_udp_hdr *h, uint8_t 
 	if ((c = find_peer(w, from, h->cookie)) != NULL) {
 		/* a retransmitted CONNECT: answer again once the answer exists */
 		if (c->udp->connected)
-			send_dgram(w, from, from_len, c->udp->connected, c->udp->connected_len);
+			send_dgram(w, from, c->udp->connected, c->udp->connected_len);
 		else
 			count(&pt->st_dropped);
 		return;
 	}
-	peer_name(from, ip, sizeof ip, &port);
+	peer_name(&from->ss, ip, sizeof ip, &port);
 	if (!(u = calloc(1, sizeof *u)) || !(c = dp_worker_conn_new(w, ip, port))) {
 		free(u);
 		count(&pt->st_refused);
 		return;
 	}
-	memcpy(&u->peer, from, from_len);
-	u->peer_len = from_len;
+	u->peer = *from;
 	u->nonce = h->cookie;
 	u->pn_bucket = hash_peer(from, h->cookie);
 	u->pn_next = pt->pn_head[u->pn_bucket];
@@ -417,7 +452,7 @@ static void on_connect(struct dp_worker *w, const struct dp_udp_hdr *h, uint8_t 
 /* A REQUEST: find the attachment, check it, then run, answer from the
  * cache, or drop, by the cache's verdict. */
 static void on_request(struct dp_worker *w, const struct dp_udp_hdr *h, uint8_t *body, size_t len,
-		       const struct sockaddr_storage *from, socklen_t from_len)
+		       const struct udp_addr *from)
 {
 	struct dp_udp_port *pt = w->udp;
 	struct dp_conn *c = find_sid(w, h->session);
@@ -427,7 +462,7 @@ static void on_request(struct dp_worker *w, const struct dp_udp_hdr *h, uint8_t 
 
 	if (!c || c->st != CS_OPEN) {
 		count(&pt->st_unknown);
-		send_bare(w, DP_UDP_UNKNOWN, h->session, h->xid, h->cookie, from, from_len);
+		send_bare(w, DP_UDP_UNKNOWN, h->session, h->xid, h->cookie, from);
 		return;
 	}
 	u = c->udp;
@@ -440,8 +475,7 @@ static void on_request(struct dp_worker *w, const struct dp_udp_hdr *h, uint8_t 
 		return;
 	}
 	/* the session's last address: NAT rebinding keeps working */
-	memcpy(&u->peer, from, from_len);
-	u->peer_len = from_len;
+	u->peer = *from;
 	if (h->xid >= 0) {
 		switch (dp_udp_cache_admit(&u->cache, h->xid, &cached, &cached_len)) {
 		case DP_UDP_NEW:
@@ -449,11 +483,11 @@ static void on_request(struct dp_worker *w, const struct dp_udp_hdr *h, uint8_t 
 		case DP_UDP_DUP_REPLY:
 			count(&pt->st_cached);
 			atomic_store_explicit(&c->sess->touch_ms, dp_now_ms(), memory_order_relaxed);
-			send_dgram(w, from, from_len, cached, cached_len);
+			send_dgram(w, from, cached, cached_len);
 			return;
 		case DP_UDP_GONE:
 			count(&pt->st_evicted);
-			send_bare(w, DP_UDP_EVICTED, h->session, h->xid, h->cookie, from, from_len);
+			send_bare(w, DP_UDP_EVICTED, h->session, h->xid, h->cookie, from);
 			return;
 		default:
 			count(&pt->st_dropped);
@@ -463,24 +497,42 @@ static void on_request(struct dp_worker *w, const struct dp_udp_hdr *h, uint8_t 
 	feed(c, body, len);
 }
 
-static void on_dgram(struct dp_worker *w, uint8_t *p, size_t len,
-		     const struct sockaddr_storage *from, socklen_t from_len)
+static void on_dgram(struct dp_worker *w, uint8_t *p, size_t len, const struct udp_addr *from)
 {
 	struct dp_udp_hdr h;
 	size_t body_len = len - DP_UDP_HDR_LEN;
 
 	count(&w->udp->st_rx);
 	if (dp_udp_hdr_decode(p, len, &h) < 0 || body_len > w->dp->cfg.frame_max ||
-	    from_len > sizeof(struct sockaddr_storage)) {
+	    from->len > sizeof(struct sockaddr_storage)) {
 		count(&w->udp->st_bad);
 		return;
 	}
 	if (h.kind == DP_UDP_CONNECT)
-		on_connect(w, &h, p + DP_UDP_HDR_LEN, body_len, from, from_len);
+		on_connect(w, &h, p + DP_UDP_HDR_LEN, body_len, from);
 	else if (h.kind == DP_UDP_REQUEST)
-		on_request(w, &h, p + DP_UDP_HDR_LEN, body_len, from, from_len);
+		on_request(w, &h, p + DP_UDP_HDR_LEN, body_len, from);
 	else
 		count(&w->udp->st_bad); /* a server-to-client kind */
+}
+
+/* The worker's DPDK queue: one burst a turn. */
+static unsigned nic_poll(struct dp_worker *w)
+{
+	struct dp_udp_port *pt = w->udp;
+	unsigned n = dp_portq_recv(w->nicq, pt->nic_rx, DP_UDP_BATCH);
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct dp_portq_dgram *g = &pt->nic_rx[i];
+		struct udp_addr from = { .len = sizeof(struct sockaddr_in), .nic = true };
+		struct sockaddr_in *in = (struct sockaddr_in *)&from.ss;
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = htonl(g->src.ip);
+		in->sin_port = htons(g->src.port);
+		memcpy(from.mac, g->src_mac, sizeof from.mac);
+		on_dgram(w, g->data, g->len, &from);
+	}
+	return n;
 }
 
 unsigned dp_udp_poll(struct dp_worker *w)
@@ -488,8 +540,12 @@ unsigned dp_udp_poll(struct dp_worker *w)
 	struct dp_udp_port *pt = w->udp;
 	unsigned total = 0;
 
-	if (!pt || !pt->ready)
+	if (!pt)
 		return 0;
+	if (w->nicq)
+		total += nic_poll(w);
+	if (!pt->ready)
+		return total;
 	for (unsigned call = 0; call < DP_UDP_TURN_CALLS; call++) {
 		for (unsigned i = 0; i < DP_UDP_BATCH; i++) {
 			pt->iov[i] = (struct iovec){ pt->rx + (size_t)i * DP_UDP_RX_SIZE, DP_UDP_RX_SIZE };
@@ -510,8 +566,10 @@ unsigned dp_udp_poll(struct dp_worker *w)
 				count(&pt->st_bad);
 				continue;
 			}
-			on_dgram(w, pt->rx + (size_t)i * DP_UDP_RX_SIZE, pt->msgs[i].msg_len,
-				 &pt->from[i], pt->msgs[i].msg_hdr.msg_namelen);
+			struct udp_addr from = { .len = pt->msgs[i].msg_hdr.msg_namelen };
+			if (from.len <= sizeof from.ss)
+				memcpy(&from.ss, &pt->from[i], from.len);
+			on_dgram(w, pt->rx + (size_t)i * DP_UDP_RX_SIZE, pt->msgs[i].msg_len, &from);
 		}
 		total += (unsigned)n;
 		if ((unsigned)n < DP_UDP_BATCH) {

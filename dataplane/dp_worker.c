@@ -693,15 +693,39 @@ static unsigned drain_cqes(struct dp_worker *w)
  * control-thread post wakes us; RCU-offline so the writer never waits on us. */
 static void worker_sleep(struct dp_worker *w)
 {
+	/* a DPDK queue has no fd: sleep only as long as adaptive polling says
+	 * (0: keep spinning; UINT64_MAX: the owner wakes us, see nic_wake) */
+	uint64_t us = UINT64_MAX;
+
 	atomic_store(&w->sleeping, 1); /* seq_cst: pairs with dp_flush's fence */
-	if (dp_ring_nonempty(w->inbox) || atomic_load(&w->stop)) {
+	if (w->nicq)
+		us = dp_portq_idle_us(w->nicq);
+	if (dp_ring_nonempty(w->inbox) || atomic_load(&w->stop) || us == 0) {
 		atomic_store(&w->sleeping, 0);
 		return;
 	}
 	urcu_qsbr_thread_offline();
-	io_uring_submit_and_wait(&w->ring, 1);
+	if (us == UINT64_MAX) {
+		io_uring_submit_and_wait(&w->ring, 1);
+	} else {
+		struct __kernel_timespec ts = { .tv_sec = (long long)(us / 1000000u),
+						.tv_nsec = (long long)(us % 1000000u) * 1000 };
+		struct io_uring_cqe *cqe;
+		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+	}
 	urcu_qsbr_thread_online();
 	atomic_store(&w->sleeping, 0);
+}
+
+/* The DPDK port's owner handed this worker datagrams (dp_portq_set_wake). */
+static void nic_wake(void *arg)
+{
+	struct dp_worker *w = arg;
+	uint64_t one = 1;
+
+	atomic_thread_fence(memory_order_seq_cst); /* published, then check: see dp.h */
+	if (atomic_load(&w->sleeping) && write(w->efd, &one, sizeof one) < 0)
+		TN_WARN("dp", "wake worker %u: %s", w->idx, strerror(errno));
 }
 
 static void *worker_main(void *arg)
@@ -714,6 +738,8 @@ static void *worker_main(void *arg)
 	arm_wake(w);
 	if (w->udp)
 		dp_udp_arm(w, get_sqe(w));
+	if (w->nicq)
+		dp_portq_set_wake(w->nicq, nic_wake, w);
 	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
 		/* inbox first: watch events queued by the control thread go out
 		 * before this turn's reads are answered; a read that meets an
@@ -894,6 +920,8 @@ static int worker_new(struct dp *dp, unsigned idx, struct dp_worker **out)
 		rc = rc < 0 ? rc : -errno;
 		goto fail;
 	}
+	if (dp->cfg.nic && dp->cfg.udp_port && idx < dp_port_queue_count(dp->cfg.nic))
+		w->nicq = dp_port_queue(dp->cfg.nic, idx);
 	if ((rc = w->lfd = listen_socket(&dp->cfg)) < 0 || (rc = dp_udp_port_open(w)) < 0)
 		goto fail;
 	w->use_bufring = !dp->cfg.force_plain_recv && setup_bufring(w);
@@ -952,10 +980,16 @@ static int udp_probe(const struct dp_cfg *cfg)
 	return rc;
 }
 
+unsigned dp_workers_for(unsigned workers)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = workers ? workers : (unsigned)(cores > 0 ? cores : 1);
+	return TN_MIN(n, DP_WORKERS_MAX);
+}
+
 int dp_start(struct dp **out, const struct dp_cfg *cfg)
 {
 	struct dp *dp = calloc(1, sizeof *dp);
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	int rc = 0;
 
 	if (!dp)
@@ -964,8 +998,7 @@ int dp_start(struct dp **out, const struct dp_cfg *cfg)
 	dp->cfg = *cfg;
 	if (!dp->cfg.frame_max)
 		dp->cfg.frame_max = DP_FRAME_MAX_DEFAULT;
-	dp->n = cfg->workers ? cfg->workers : (unsigned)(cores > 0 ? cores : 1);
-	dp->n = TN_MIN(dp->n, DP_WORKERS_MAX);
+	dp->n = dp_workers_for(cfg->workers);
 	pthread_mutex_init(&dp->ip_lock, NULL);
 	rc = port_probe(cfg);
 	if (rc == 0 && cfg->udp_port && udp_probe(cfg) < 0) {

@@ -544,7 +544,10 @@ write_configs() {
 				echo "tern.dpdk.ip=$(dpdk_ip "$i")"
 				echo "tern.dpdk.netmask=255.255.255.0"
 				echo "tern.dpdk.mbufs=4096"
-				echo "tern.dpdk.eal=-l 0 --no-huge -m 256 --no-pci --no-telemetry --file-prefix tern-${ST[ID]}-$i --vdev net_af_packet0,iface=dp0,framecnt=4096 --log-level=lib.eal:error" # a ring deep enough for a window of segments
+				# two workers, each with a queue pair of its own (qpairs: queue 0 is
+				# the control thread's), a ring deep enough for a window of segments
+				echo "tern.workers=2"
+				echo "tern.dpdk.eal=-l 0 --no-huge -m 256 --no-pci --no-telemetry --file-prefix tern-${ST[ID]}-$i --vdev net_af_packet0,iface=dp0,qpairs=3,framecnt=4096 --log-level=lib.eal:error"
 			fi
 			# --cfg lines for this server (or every server: '*')
 			sed -n -e "s/^\*://p" -e "s/^$i://p" "$DIR/extra.cfg" 2>/dev/null || true

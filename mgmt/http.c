@@ -763,10 +763,13 @@ static void metrics_datagrams(FILE *f, const struct ctl_admin *a)
 	m_u64(f, "tern_udp_sessions", "gauge", "sessions on the datagram protocol", u->sessions);
 
 	struct dp_port_stats st;
-	char buf[4096];
+	char buf[16384];
 	if (!peer_udp_port_stats(&st))
 		return;
 	size_t n = dp_port_stats_text(&st, "tern_peer_port", buf, sizeof buf - 1);
+	struct dp_port *nic = peer_udp_nic();
+	if (nic)   /* the workers' DPDK queues */
+		n += dp_port_queues_text(nic, "tern_peer_port", buf + n, sizeof buf - 1 - n);
 	buf[n] = '\0';
 	/* "name\tvalue\n" lines: one untyped family each */
 	for (char *line = buf, *next; *line; line = next) {

@@ -37,6 +37,7 @@
 
 #include "common/tn_assert.h"
 #include "common/tn_log.h"
+#include "dataplane/dp.h"
 #include "dataplane/dp_port.h"
 #include "mgmt/admin.h"
 
@@ -155,6 +156,13 @@ static int dpdk_cfg(struct peer_udp *pu, const struct cfg *cfg, const struct cfg
 			return -EINVAL;
 		}
 		pc->mbufs = (uint32_t)v;
+	}
+	/* the workers serve native datagram clients on queues of this port
+	 * (dataplane/dp.h: dp_cfg.nic; ternd passes it on with peer_udp_nic) */
+	int up = cfg->udp_port < 0 ? cfg->client_port : cfg->udp_port;
+	if (up > 0 && up <= 65535) {
+		pc->worker_queues = dp_workers_for(cfg->workers);
+		pc->worker_udp_port = (uint16_t)up;
 	}
 	n = cfg_split_words(eal ? eal : "", pu->eal_buf, sizeof pu->eal_buf);
 	if (n < 0 || (unsigned)n > DP_PORT_EAL_ARGS_MAX) {
@@ -524,6 +532,7 @@ static size_t mntr_lines(char *buf, size_t cap)
 	if (!peer_udp_port_stats(&st))
 		return 0;
 	size_t n = dp_port_stats_text(&st, "zk_peer_port", buf, cap);
+	n += dp_port_queues_text(atomic_load(&g_port), "zk_peer_port", buf + n, cap - n);
 	int w = snprintf(buf + n, cap - n, "zk_peer_port_drop_unknown_peer\t%llu\n",
 			 (unsigned long long)atomic_load_explicit(&g_unknown_src,
 								  memory_order_relaxed));
@@ -540,6 +549,12 @@ int peer_udp_link_bytes(struct peer_udp *pu, uint32_t peer, struct peer_bytes *o
 	dp_chan_bytes(l->ch, &s, &r);
 	*out = (struct peer_bytes){ .raw_out = s, .wire_out = s, .raw_in = r, .wire_in = r };
 	return 0;
+}
+
+struct dp_port *peer_udp_nic(void)
+{
+	struct dp_port *p = atomic_load(&g_port);
+	return p && dp_port_queue_count(p) ? p : NULL;
 }
 
 bool peer_udp_port_stats(struct dp_port_stats *out)

@@ -36,5 +36,8 @@ int peer_udp_link_bytes(struct peer_udp *pu, uint32_t peer, struct peer_bytes *o
 /* The port counters of the running peer transport (any thread); false when
  * the peers use TCP. One process runs one ensemble member, so this is global. */
 bool peer_udp_port_stats(struct dp_port_stats *out);
+/* The DPDK port when it has worker queues (the dataplane's workers serve
+ * native datagram clients on them: dp_cfg.nic), else NULL. */
+struct dp_port *peer_udp_nic(void);
 
 #endif

@@ -37,6 +37,7 @@
 #include "mgmt/admin.h"
 #include "mgmt/cfg.h"
 #include "mgmt/mgmt.h"
+#include "mgmt/peer_udp.h"
 #include "store/store.h"
 
 #define TERND_DIR_MAX (CFG_PATH_MAX + 16)
@@ -172,6 +173,7 @@ static int run(const struct cfg *cfg, struct store *store, const char *snap_dir,
 	/* tern.udp.port unset: the client port, if UDP has it free */
 	dc.udp_optional = cfg->udp_port < 0;
 	dc.udp_port = (uint16_t)(cfg->udp_port < 0 ? cfg->client_port : cfg->udp_port);
+	dc.nic = peer_udp_nic();   /* tern.dataplane=dpdk: workers serve on its queues too */
 	if ((rc = dp_start(&dp, &dc)) < 0) {
 		TN_ERROR("ternd", "cannot serve on port %d: %s", cfg->client_port, tn_strerror(rc));
 		ctl_destroy(ctl);

@@ -10,6 +10,10 @@ frames injected raw into server 1's DPDK port (runts, bad IPv4 and UDP
 checksums, another MAC, another IP, length fields that lie,
 garbage reliable-channel datagrams from a peer's address, datagrams from
 strangers) are dropped and counted in mntr and the ensemble keeps serving;
+native datagram clients
+(tern-bench --transport udp, kernel sockets in a client namespace on the DPDK
+bridge) are served by the workers on their own DPDK queues, every create once,
+and a flood of unknown sessions on the native port is answered and counted;
 kill -9 of the leader elects another, loses no acknowledged write, and the
 restarted server catches up; a partitioned leader is replaced, and after the
 heal it rejoins and sees the writes made meanwhile.
@@ -31,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ternlib  # noqa: E402
 
 TERND = os.path.abspath(sys.argv[1])
+BENCH = os.path.join(os.path.dirname(TERND), "..", "tools", "tern-bench")
 DPDK_BUILT = len(sys.argv) > 2 and sys.argv[2] == "true"
 RACK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "rack.sh")
 QUORUM_PORT = 2888
@@ -188,6 +193,81 @@ def check_drops(d):
         "%s %s" % kv for kv in sorted(m.items()) if kv[0].startswith("zk_peer_port")))
 
 
+def mntr_sum(d, suffix):
+    """Sum of zk_peer_port_q<k>_<suffix> over the worker queues of every server."""
+    total = {}
+    for i in (1, 2, 3):
+        for k, v in mntr(addr(d, i)).items():
+            if k.startswith("zk_peer_port_q") and k.endswith("_" + suffix):
+                total[k] = total.get(k, 0) + int(v)
+    return total
+
+
+def native_clients(d, env):
+    """Native datagram clients against the servers' DPDK addresses: a client
+    namespace joins the DPDK bridge with a kernel address (a client host on
+    the rack's network); the workers answer from their own queues."""
+    ns, vh = "tern-%s-cli" % env["ID"], "tv%sdc" % env["ID"]
+    bridge = "tb%sd" % env["ID"]
+    sh = lambda *a: subprocess.run(list(a), check=True, capture_output=True, timeout=30)  # noqa: E731
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    subprocess.run(["ip", "link", "del", vh], capture_output=True)
+    try:
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "add", vh, "type", "veth", "peer", "name", "c0", "netns", ns)
+        sh("ip", "link", "set", vh, "master", bridge)
+        sh("ip", "link", "set", vh, "up")
+        sh("ip", "-n", ns, "addr", "add", env["DNET"] + ".250/24", "dev", "c0")
+        sh("ip", "-n", ns, "link", "set", "c0", "up")
+        # af_packet sees frames as the kernel left them: checksums filled in
+        subprocess.run(["ip", "netns", "exec", ns, "ethtool", "-K", "c0", "tx", "off"],
+                       capture_output=True)
+        cport = addr(d, 1)[1]
+        servers = ",".join("%s.%d:%d" % (env["DNET"], i, addr(d, i)[1]) for i in (1, 2, 3))
+        before = mntr_sum(d, "rx_packets")
+        r = subprocess.run(["ip", "netns", "exec", ns, BENCH, "--server", servers,
+                            "--transport", "udp", "--op", "create", "--sessions", "6",
+                            "--outstanding", "8", "--warmup", "0.3", "--duration", "2",
+                            "--prefix", "/native-dpdk", "--quiet"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "errors 0" in r.stdout, r.stdout + r.stderr
+        made = int(r.stdout.split("znodes created")[1].split(",")[0])
+        zk = client(rack(d, "connect-string").stdout.strip())
+        try:
+            zk.sync("/native-dpdk/create")
+            have = len(zk.get_children("/native-dpdk/create"))
+        finally:
+            zk.stop()
+            zk.close()
+        assert have == made, "tern-bench created %d znodes, the tree has %d" % (made, have)
+        after = mntr_sum(d, "rx_packets")
+        handed = mntr_sum(d, "from_owner")
+        got = {k: after[k] - before.get(k, 0) + handed.get(k, 0) for k in after}
+        assert sum(after.values()) > sum(before.values()), (before, after)
+        print("native clients over DPDK: %d creates, each once; per worker queue %s"
+              % (made, " ".join("%s=%d" % (k[len("zk_peer_port_"):], v)
+                                for k, v in sorted(got.items()))))
+        # unknown sessions flood the native port: each answered UNKNOWN, counted
+        flood = ("import socket,struct,sys\n"
+                 "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(0.5)\n"
+                 "n=0\n"
+                 "for i in range(500):\n"
+                 "  s.sendto(struct.pack('>IBBHqiI',0x544e5544,1,2,0,(i+1)*7919,1,9)"
+                 "+struct.pack('>ii',1,4)+bytes(8),(sys.argv[1],int(sys.argv[2])))\n"
+                 "  try:\n"
+                 "    d=s.recv(100); n+=len(d)==24 and d[5]==6\n"
+                 "  except socket.timeout: pass\n"
+                 "print(n)\n")
+        r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", flood,
+                            env["DNET"] + ".1", str(cport)],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and int(r.stdout.strip() or 0) > 0, r.stdout + r.stderr
+        print("unknown-session flood: %s UNKNOWN answers over DPDK" % r.stdout.strip())
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "link", "del", vh], capture_output=True)
+
+
 def scenario(d):
     env = dict(line.split("=", 1) for line in rack(d, "env").stdout.splitlines() if "=" in line)
     hosts = rack(d, "connect-string").stdout.strip()
@@ -220,6 +300,14 @@ def scenario(d):
     try:
         zk.create("/after-garbage", b"ok")
         assert zk.get("/after-garbage")[0] == b"ok"
+    finally:
+        zk.stop()
+        zk.close()
+
+    native_clients(d, env)
+    zk = client(hosts)
+    try:
+        zk.create("/after-native", b"ok")
     finally:
         zk.stop()
         zk.close()
