@@ -670,7 +670,7 @@ static void q_attach(struct dp_portq *pq, void (*wake)(void *arg), void *arg)
 	q->wake = wake;
 	/* an lcore id for this thread: the mbuf pool's per-lcore cache instead
 	 * of its shared ring on every alloc/free (kept until the process ends) */
-	q->registered = rte_thread_register() == 0;
+	q->registered = rte_lcore_id() != LCORE_ID_ANY || rte_thread_register() == 0;
 }
 
 static unsigned q_recv(struct dp_portq *pq, struct dp_portq_dgram *out, unsigned max)
