@@ -69,6 +69,7 @@
 #define DPDK_ARP_EXPIRE_EVERY_MS 100u
 #define DPDK_IDLE_SPIN_US 300u        /* adaptive: keep polling this long after traffic */
 #define DPDK_IDLE_SLOPE 4u            /* then sleep 1/4 of the idle time so far (capped) */
+#define DPDK_Q_SPIN_US 50u            /* a worker queue: its loop already spun DP_SPIN_TURNS */
 #define DPDK_NAME_MAX 128u
 #define DPDK_INTR_AFTER_US 2000u      /* Rx interrupts: arm after this long without frames */
 #define DPDK_INTR_SLEEP_US 10000u     /* armed: sleep at most this (a lost interrupt costs this) */
@@ -808,10 +809,10 @@ static uint64_t q_idle_us(struct dp_portq *pq)
 	if (q->hwq < 0)   /* nothing to poll: the owner wakes us (q->wake) */
 		return UINT64_MAX;
 	uint64_t idle = dp_port_now_us() - q->last_rx_us;
-	if (q->d->p->cfg.busy_poll || idle < DPDK_IDLE_SPIN_US)
+	if (q->d->p->cfg.busy_poll || idle < DPDK_Q_SPIN_US)
 		return 0;
 	q->st.idle_sleeps++;
-	return TN_MIN((idle - DPDK_IDLE_SPIN_US) / DPDK_IDLE_SLOPE + 1, DP_PORT_IDLE_US_MAX);
+	return TN_MIN(idle - DPDK_Q_SPIN_US + 1, DP_PORT_IDLE_US_MAX);
 }
 
 static void q_stats(const struct dp_portq *pq, struct dp_portq_stats *out)

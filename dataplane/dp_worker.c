@@ -1014,6 +1014,9 @@ int dp_start(struct dp **out, const struct dp_cfg *cfg)
 			dp->n = i; /* only these run */
 			break;
 		}
+		char name[16];   /* per-thread CPU in top and ensemble_bench.py */
+		snprintf(name, sizeof name, "tern-w%u", i);
+		pthread_setname_np(dp->w[i]->th, name);
 		if (cfg->pin)
 			pin_worker(dp->w[i]);
 	}

@@ -749,7 +749,9 @@ static void snap_maybe(struct ctl *c, bool purge)
 		c->snap_at = snap_threshold(c);
 	}
 	atomic_store(&c->snap_busy, true);
-	if (pthread_create(&c->snap_th, NULL, snap_main, c) != 0) {
+	if (pthread_create(&c->snap_th, NULL, snap_main, c) == 0) {
+		pthread_setname_np(c->snap_th, "tern-snap");
+	} else {
 		TN_WARN("ctl", "cannot start the snapshot thread");
 		atomic_store(&c->snap_busy, false);
 		return;
@@ -981,7 +983,9 @@ bool ctl_restart_wanted(struct ctl *c)
 int ctl_start(struct ctl *c, struct dp *dp)
 {
 	c->dp = dp;
-	if (pthread_create(&c->th, NULL, ctl_main, c) != 0)
+	if (pthread_create(&c->th, NULL, ctl_main, c) == 0)
+		pthread_setname_np(c->th, "tern-ctl");   /* the sequencer: its CPU per txn matters */
+	else
 		return -EAGAIN;
 	c->running = true;
 	/* release: a worker that sees it sees a started control thread */

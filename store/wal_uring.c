@@ -239,6 +239,8 @@ int wal_io_start(struct wal *w)
 	}
 	w->ring = ring;
 	rc = -pthread_create(&w->thread, NULL, log_thread, w);
+	if (rc == 0)
+		pthread_setname_np(w->thread, "tern-wal");
 	if (rc < 0) {
 		io_uring_queue_exit(ring);
 		free(ring);
