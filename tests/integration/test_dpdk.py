@@ -244,6 +244,8 @@ def native_clients(d, env):
         handed = mntr_sum(d, "from_owner")
         got = {k: after[k] - before.get(k, 0) + handed.get(k, 0) for k in after}
         assert sum(after.values()) > sum(before.values()), (before, after)
+        # adaptive polling (the default): the workers slept between bursts
+        assert sum(mntr_sum(d, "idle_sleeps").values()) > 0
         print("native clients over DPDK: %d creates, each once; per worker queue %s"
               % (made, " ".join("%s=%d" % (k[len("zk_peer_port_"):], v)
                                 for k, v in sorted(got.items()))))
