@@ -1054,9 +1054,13 @@ int dp_dpdk_open(struct dp_port *p)
 	 * with the configured pool on top */
 	uint32_t mbufs = p->cfg.mbufs + d->hw_queues * (DPDK_RXD + DPDK_TXD) +
 			 (d->nq ? (d->nq + 2) * DPDK_RING : 0) + (d->nq + 1) * DPDK_MBUF_CACHE;
+	/* on the NIC's NUMA node (where its DMA lands and, by the bare-metal
+	 * guide, where the workers run); a vdev has none: ours */
+	int nic_sock = rte_eth_dev_socket_id(d->port_id);
 	snprintf(pool_name, sizeof pool_name, "tern_mb%u", d->port_id);
 	d->pool = rte_pktmbuf_pool_create(pool_name, mbufs, DPDK_MBUF_CACHE, 0,
-					  RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+					  RTE_MBUF_DEFAULT_BUF_SIZE,
+					  nic_sock >= 0 ? nic_sock : (int)rte_socket_id());
 	if (!d->pool) {
 		TN_ERROR("dpdk", "mbuf pool of %u: %s", mbufs, rte_strerror(rte_errno));
 		rc = -ENOMEM;
