@@ -664,11 +664,16 @@ static void owner_poke(struct dpdk *d)
 	if (write(d->owner_efd, &one, sizeof one) < 0) { /* EAGAIN: already poked */ }
 }
 
-static void q_attach(struct dp_portq *pq, void (*wake)(void *arg), void *arg)
+static void q_set_wake(struct dp_portq *pq, void (*wake)(void *arg), void *arg)
 {
 	struct dpdk_q *q = (struct dpdk_q *)pq;
 	q->wake_arg = arg;
 	q->wake = wake;
+}
+
+static void q_thread_attach(struct dp_portq *pq)
+{
+	struct dpdk_q *q = (struct dpdk_q *)pq;
 	/* an lcore id for this thread: the mbuf pool's per-lcore cache instead
 	 * of its shared ring on every alloc/free (kept until the process ends) */
 	q->registered = rte_lcore_id() != LCORE_ID_ANY || rte_thread_register() == 0;
@@ -824,7 +829,7 @@ static void q_stats(const struct dp_portq *pq, struct dp_portq_stats *out)
 }
 
 static const struct dp_portq_ops q_ops = {
-	.attach = q_attach, .recv = q_recv, .send = q_send, .flush = q_flush,
+	.set_wake = q_set_wake, .thread_attach = q_thread_attach, .recv = q_recv, .send = q_send, .flush = q_flush,
 	.idle_us = q_idle_us, .stats = q_stats,
 };
 

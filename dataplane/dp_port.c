@@ -431,7 +431,12 @@ struct dp_portq *dp_port_queue(struct dp_port *p, unsigned i)
 
 void dp_portq_set_wake(struct dp_portq *q, void (*wake)(void *arg), void *arg)
 {
-	q->ops->attach(q, wake, arg);
+	q->ops->set_wake(q, wake, arg);
+}
+
+void dp_portq_thread_attach(struct dp_portq *q)
+{
+	q->ops->thread_attach(q);
 }
 
 unsigned dp_portq_recv(struct dp_portq *q, struct dp_portq_dgram *d, unsigned max)

@@ -206,9 +206,12 @@ struct dp_portq_stats {
 unsigned dp_port_queue_count(const struct dp_port *p);
 /* Worker queue @i (< dp_port_queue_count). */
 struct dp_portq *dp_port_queue(struct dp_port *p, unsigned i);
-/* Called by the owner after handing datagrams to queue @i, so a sleeping
- * worker wakes: set once by the worker before it polls. */
+/* Called by the owner after handing datagrams to queue @q, so a sleeping
+ * worker wakes. Set before the owner's thread and the worker's start. */
 void dp_portq_set_wake(struct dp_portq *q, void (*wake)(void *arg), void *arg);
+/* The calling thread is @q's worker from now on (it gets an EAL lcore id,
+ * hence a per-lcore mbuf cache). Once, before its first dp_portq_recv. */
+void dp_portq_thread_attach(struct dp_portq *q);
 /* Up to @max (<= DP_PORT_BURST_MAX) datagrams for worker_udp_port. */
 unsigned dp_portq_recv(struct dp_portq *q, struct dp_portq_dgram *d, unsigned max);
 /* Queue one datagram to @dst at @dst_mac from worker_udp_port (sent by the

@@ -20,7 +20,8 @@ struct dp_port_ops {
 
 /* A worker queue: the backend's own struct starts with this. */
 struct dp_portq_ops {
-	void (*attach)(struct dp_portq *q, void (*wake)(void *arg), void *arg);
+	void (*set_wake)(struct dp_portq *q, void (*wake)(void *arg), void *arg);
+	void (*thread_attach)(struct dp_portq *q);
 	unsigned (*recv)(struct dp_portq *q, struct dp_portq_dgram *d, unsigned max);
 	int (*send)(struct dp_portq *q, const uint8_t dst_mac[6], const struct dp_port_addr *dst,
 		    const void *data, size_t len);

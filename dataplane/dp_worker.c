@@ -739,7 +739,7 @@ static void *worker_main(void *arg)
 	if (w->udp)
 		dp_udp_arm(w, get_sqe(w));
 	if (w->nicq)
-		dp_portq_set_wake(w->nicq, nic_wake, w);
+		dp_portq_thread_attach(w->nicq);
 	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
 		/* inbox first: watch events queued by the control thread go out
 		 * before this turn's reads are answered; a read that meets an
@@ -920,8 +920,11 @@ static int worker_new(struct dp *dp, unsigned idx, struct dp_worker **out)
 		rc = rc < 0 ? rc : -errno;
 		goto fail;
 	}
-	if (dp->cfg.nic && dp->cfg.udp_port && idx < dp_port_queue_count(dp->cfg.nic))
+	if (dp->cfg.nic && dp->cfg.udp_port && idx < dp_port_queue_count(dp->cfg.nic)) {
 		w->nicq = dp_port_queue(dp->cfg.nic, idx);
+		/* now, before the owner (the control thread) starts polling */
+		dp_portq_set_wake(w->nicq, nic_wake, w);
+	}
 	if ((rc = w->lfd = listen_socket(&dp->cfg)) < 0 || (rc = dp_udp_port_open(w)) < 0)
 		goto fail;
 	w->use_bufring = !dp->cfg.force_plain_recv && setup_bufring(w);

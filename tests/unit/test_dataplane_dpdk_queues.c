@@ -114,6 +114,7 @@ static void test_worker_queues(void)
 		struct dp_portq_stats qs;
 		q[i] = dp_port_queue(p, i);
 		dp_portq_set_wake(q[i], on_wake, (void *)(uintptr_t)i);
+		dp_portq_thread_attach(q[i]);   /* the EAL main thread: keeps its lcore */
 		dp_portq_stats(p, i, &qs);
 		CU_ASSERT_TRUE(qs.hw_queue);   /* net_tap has queues enough */
 	}
