@@ -97,6 +97,8 @@ struct dpdk_q {
 	uint16_t ip_id;
 	uint64_t last_rx_us;
 	bool registered;              /* rte_thread_register'ed: an mbuf cache of its own */
+	int intr_epfd;                /* Rx interrupt of hwq (PMD has them): epoll fd; -1: none */
+	enum { QI_OFF, QI_ARMING, QI_ARMED } intr;
 	struct dp_portq_stats st;
 	/* owner */
 	uint64_t from_owner, in_full;
@@ -679,6 +681,16 @@ static void q_thread_attach(struct dp_portq *pq)
 	q->registered = rte_lcore_id() != LCORE_ID_ANY || rte_thread_register() == 0;
 }
 
+/* A worker queue's Rx interrupt, as queue 0's (intr_arm/intr_disarm). */
+static void q_intr_disarm(struct dpdk_q *q)
+{
+	struct rte_epoll_event ev[DPDK_INTR_EVENTS];
+	if (rte_epoll_wait(q->intr_epfd, ev, DPDK_INTR_EVENTS, 0) > 0)   /* clears the event */
+		q->st.intr_wakeups++;
+	rte_eth_dev_rx_intr_disable(q->d->port_id, (uint16_t)q->hwq);
+	q->intr = QI_OFF;
+}
+
 static unsigned q_recv(struct dp_portq *pq, struct dp_portq_dgram *out, unsigned max)
 {
 	struct dpdk_q *q = (struct dpdk_q *)pq;
@@ -689,13 +701,23 @@ static unsigned q_recv(struct dp_portq *pq, struct dp_portq_dgram *out, unsigned
 	for (unsigned i = 0; i < q->nheld; i++)
 		rte_pktmbuf_free(q->held[i]);
 	q->nheld = 0;
+	bool arming = q->intr == QI_ARMING;
+	if (q->intr == QI_ARMED)
+		q_intr_disarm(q);   /* woken (interrupt or the owner): poll again */
 	max = TN_MIN(max, DP_PORT_BURST_MAX);
 	unsigned nin = rte_ring_sc_dequeue_burst(q->in, (void **)rx, max, NULL);
 	unsigned n = nin;
 	if (q->hwq >= 0)
 		n += rte_eth_rx_burst(d->port_id, (uint16_t)q->hwq, rx + n, (uint16_t)(max - n));
-	if (n == 0)
+	if (n == 0) {
+		if (arming) {   /* nothing came after the enable: sleeping on it is safe */
+			q->intr = QI_ARMED;
+			q->st.intr_sleeps++;
+		}
 		return 0;
+	}
+	if (arming)
+		q_intr_disarm(q);
 	q->last_rx_us = dp_port_now_us();
 	for (unsigned i = 0; i < n; i++) {
 		struct rte_mbuf *m = rx[i];
@@ -814,10 +836,25 @@ static uint64_t q_idle_us(struct dp_portq *pq)
 	if (q->hwq < 0)   /* nothing to poll: the owner wakes us (q->wake) */
 		return UINT64_MAX;
 	uint64_t idle = dp_port_now_us() - q->last_rx_us;
-	if (q->d->p->cfg.busy_poll || idle < DPDK_Q_SPIN_US)
+	if (q->d->p->cfg.busy_poll || idle < DPDK_Q_SPIN_US || q->intr == QI_ARMING)
 		return 0;
+	if (q->intr == QI_ARMED)
+		return UINT64_MAX;   /* the worker sleeps on dp_portq_sleep_fd */
+	if (q->intr_epfd >= 0 && idle >= DPDK_INTR_AFTER_US) {
+		int rc = rte_eth_dev_rx_intr_enable(q->d->port_id, (uint16_t)q->hwq);
+		if (rc == 0 || rc == -ENOTSUP) {   /* -ENOTSUP: always on (net_tap) */
+			q->intr = QI_ARMING;
+			return 0;   /* one more poll: a frame that beat the enable raised none */
+		}
+	}
 	q->st.idle_sleeps++;
 	return TN_MIN(idle - DPDK_Q_SPIN_US + 1, DP_PORT_IDLE_US_MAX);
+}
+
+static int q_sleep_fd(const struct dp_portq *pq)
+{
+	const struct dpdk_q *q = (const struct dpdk_q *)pq;
+	return q->intr == QI_ARMED ? q->intr_epfd : -1;
 }
 
 static void q_stats(const struct dp_portq *pq, struct dp_portq_stats *out)
@@ -830,7 +867,7 @@ static void q_stats(const struct dp_portq *pq, struct dp_portq_stats *out)
 
 static const struct dp_portq_ops q_ops = {
 	.set_wake = q_set_wake, .thread_attach = q_thread_attach, .recv = q_recv, .send = q_send, .flush = q_flush,
-	.idle_us = q_idle_us, .stats = q_stats,
+	.idle_us = q_idle_us, .sleep_fd = q_sleep_fd, .stats = q_stats,
 };
 
 static struct dp_portq *dpdk_queue(struct dp_port *p, unsigned i)
@@ -860,6 +897,11 @@ static void queues_close(struct dpdk *d)
 		for (unsigned k = 0; k < q->ntx; k++)
 			rte_pktmbuf_free(q->tx[k]);
 		ring_drain_free(q->in);
+		if (q->intr_epfd >= 0) {
+			rte_eth_dev_rx_intr_ctl_q(d->port_id, (uint16_t)q->hwq, q->intr_epfd,
+						  RTE_INTR_EVENT_DEL, NULL);
+			close(q->intr_epfd);
+		}
 	}
 	free(d->q);
 	d->q = NULL;
@@ -878,6 +920,8 @@ static int queues_open(struct dpdk *d)
 
 	if (!(d->q = calloc(d->nq, sizeof *d->q)))
 		return -ENOMEM;
+	for (unsigned i = 0; i < d->nq; i++)
+		d->q[i].intr_epfd = -1;   /* before anything can fail: queues_close closes it */
 	d->owner_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	snprintf(name, sizeof name, "tern_own%u", d->port_id);
 	d->to_owner = rte_ring_create(name, DPDK_RING, sock, RING_F_SC_DEQ);
@@ -990,6 +1034,22 @@ static void intr_open(struct dp_port *p, struct dpdk *d)
 	TN_INFO("dpdk", "the PMD of %s has no Rx interrupts (%s): adaptive polling sleeps up "
 		"to %u µs when idle", p->cfg.dev, rte_strerror(rc < 0 ? -rc : rc),
 		DP_PORT_IDLE_US_MAX);
+}
+
+/* A worker queue's Rx interrupt into an epoll fd of its own, which its
+ * worker polls through io_uring while it sleeps (dp_portq_sleep_fd). */
+static void q_intr_open(struct dpdk *d, struct dpdk_q *q)
+{
+	int ep;
+	if (q->hwq < 0 || (ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return;
+	if (rte_eth_dev_rx_intr_ctl_q(d->port_id, (uint16_t)q->hwq, ep, RTE_INTR_EVENT_ADD,
+				      NULL) == 0) {
+		q->intr_epfd = ep;
+		q->st.rx_intr = true;
+	} else {
+		close(ep);
+	}
 }
 
 /* The exception tap: the port's MAC, MTU and address, so the kernel answers
@@ -1138,8 +1198,11 @@ int dp_dpdk_open(struct dp_port *p)
 		}
 		rc = 0;
 	}
-	if (conf.intr_conf.rxq)
+	if (conf.intr_conf.rxq) {
 		intr_open(p, d);
+		for (unsigned i = 0; i < d->nq; i++)
+			q_intr_open(d, &d->q[i]);
+	}
 	p->st.csum_offload_rx = d->rx_csum;
 	p->st.csum_offload_tx = d->tx_udp_csum;
 	p->be = d;

@@ -140,6 +140,7 @@ struct dp_worker {
 	bool defer_events;
 	struct dp_udp_port *udp;     /* the native datagram socket (dp_udp.c), NULL: off */
 	struct dp_portq *nicq;       /* this worker's DPDK queue (dp_cfg.nic), NULL: none */
+	bool nic_poll_armed;         /* a poll on its Rx interrupt fd is in the ring */
 	/* stats (written by this worker, read by any thread) */
 	_Atomic uint64_t st_recv, st_sent, st_conns, st_conns_total;
 	_Atomic uint64_t st_lat_count, st_lat_sum_us, st_lat_min_us, st_lat_max_us;
@@ -238,6 +239,7 @@ struct dp_conn *dp_worker_conn_new(struct dp_worker *w, const char *ip, uint16_t
 
 /* dp_udp.c: the native datagram protocol on the worker (dp_udp.h). */
 #define DP_UD_UDP 6                /* io_uring user_data kind of the socket's poll */
+#define DP_UD_NIC 7                /* ... of the poll on the DPDK queue's Rx interrupt */
 /* Bind @w's SO_REUSEPORT UDP socket (cfg.udp_port; 0: none). Return 0, -errno. */
 int dp_udp_port_open(struct dp_worker *w);
 void dp_udp_port_close(struct dp_worker *w);

@@ -461,6 +461,11 @@ uint64_t dp_portq_idle_us(struct dp_portq *q)
 	return q->ops->idle_us(q);
 }
 
+int dp_portq_sleep_fd(const struct dp_portq *q)
+{
+	return q->ops->sleep_fd(q);
+}
+
 void dp_portq_stats(const struct dp_port *p, unsigned i, struct dp_portq_stats *out)
 {
 	TN_ASSERT(i < dp_port_queue_count(p));
@@ -484,7 +489,8 @@ size_t dp_port_queues_text(const struct dp_port *p, const char *prefix, char *ou
 			{ "tx_bytes", st.tx_bytes }, { "to_owner", st.to_owner },
 			{ "from_owner", st.from_owner }, { "ring_full", st.ring_full },
 			{ "tx_full", st.tx_full }, { "drops", st.drops },
-			{ "idle_sleeps", st.idle_sleeps },
+			{ "idle_sleeps", st.idle_sleeps }, { "rx_intr", st.rx_intr ? 1u : 0u },
+			{ "intr_sleeps", st.intr_sleeps }, { "intr_wakeups", st.intr_wakeups },
 		};
 		for (unsigned k = 0; k < sizeof f / sizeof f[0] && n < cap; k++) {
 			int w = snprintf(out + n, cap - n, "%s_q%u_%s\t%llu\n", prefix, i + 1, f[k].name,

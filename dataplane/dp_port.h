@@ -199,7 +199,9 @@ struct dp_portq_stats {
 	uint64_t tx_full;        /* tx ring full or no mbuf: datagram dropped (clients retry) */
 	uint64_t drops;          /* malformed, bad checksum, oversized: dropped */
 	uint64_t idle_sleeps;    /* adaptive polling: sleeps of the worker on this queue */
+	uint64_t intr_sleeps, intr_wakeups;   /* sleeps on the queue's Rx interrupt */
 	bool hw_queue;           /* a device queue of its own (else the software ring only) */
+	bool rx_intr;            /* its device queue has an Rx interrupt */
 };
 
 /* Worker queues of @p (cfg.worker_queues when DPDK, else 0). */
@@ -219,8 +221,12 @@ unsigned dp_portq_recv(struct dp_portq *q, struct dp_portq_dgram *d, unsigned ma
 int dp_portq_send(struct dp_portq *q, const uint8_t dst_mac[6], const struct dp_port_addr *dst,
 		  const void *data, size_t len);
 void dp_portq_flush(struct dp_portq *q);
-/* Adaptive polling as dp_port_idle_us (0 with busy polling). */
+/* Adaptive polling as dp_port_idle_us (0 with busy polling). UINT64_MAX:
+ * sleep until woken, by the owner's wake or, when dp_portq_sleep_fd() gives
+ * one, by that fd becoming readable (the queue's Rx interrupt is armed). */
 uint64_t dp_portq_idle_us(struct dp_portq *q);
+/* The fd to poll while sleeping (armed Rx interrupt), or -1. */
+int dp_portq_sleep_fd(const struct dp_portq *q);
 /* A copy of queue @i's counters (any thread). */
 void dp_portq_stats(const struct dp_port *p, unsigned i, struct dp_portq_stats *out);
 /* "<prefix>_q<i>_name\tvalue" lines for every worker queue. Return the length. */

@@ -27,6 +27,7 @@ struct dp_portq_ops {
 		    const void *data, size_t len);
 	void (*flush)(struct dp_portq *q);
 	uint64_t (*idle_us)(struct dp_portq *q);
+	int (*sleep_fd)(const struct dp_portq *q);
 	void (*stats)(const struct dp_portq *q, struct dp_portq_stats *out);
 };
 

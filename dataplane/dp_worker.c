@@ -28,6 +28,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,6 +485,10 @@ static void on_cqe(struct dp_worker *w, struct io_uring_cqe *cqe)
 			arm_wake(w);
 		return;
 	}
+	if (kind == DP_UD_NIC) {   /* the next dp_udp_poll disarms and polls the queue */
+		w->nic_poll_armed = false;
+		return;
+	}
 	TN_ASSERT(slot < DP_CONNS_MAX);
 	c = &w->conns[slot];
 	TN_ASSERT((c->gen & 0xffffffu) == gen && c->ops > 0);
@@ -705,6 +710,13 @@ static void worker_sleep(struct dp_worker *w)
 		return;
 	}
 	urcu_qsbr_thread_offline();
+	int fd = w->nicq ? dp_portq_sleep_fd(w->nicq) : -1;
+	if (fd >= 0 && !w->nic_poll_armed) {   /* the queue's Rx interrupt wakes us */
+		struct io_uring_sqe *sqe = get_sqe(w);
+		io_uring_prep_poll_add(sqe, fd, POLLIN);
+		io_uring_sqe_set_data64(sqe, (uint64_t)DP_UD_NIC << 56);
+		w->nic_poll_armed = true;
+	}
 	if (us == UINT64_MAX) {
 		io_uring_submit_and_wait(&w->ring, 1);
 	} else {
@@ -1017,7 +1029,7 @@ int dp_start(struct dp **out, const struct dp_cfg *cfg)
 			dp->n = i; /* only these run */
 			break;
 		}
-		char name[16];   /* per-thread CPU in top and ensemble_bench.py */
+		char name[32];   /* per-thread CPU in top and ensemble_bench.py (<= 15 chars) */
 		snprintf(name, sizeof name, "tern-w%u", i);
 		pthread_setname_np(dp->w[i]->th, name);
 		if (cfg->pin)
