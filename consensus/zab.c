@@ -267,6 +267,8 @@ void zab_act_truncate(struct zab *z, tn_zxid zxid)
 {
 	zab_act_simple(z, ZAB_ACT_LOG_TRUNCATE, 0, zxid, 0);
 	zab_hist_truncate(z, zxid);
+	if (z->joint && z->joint_zxid > zxid)
+		z->joint = false;   /* the config txn is gone: it binds nothing */
 	z->last_logged = TN_MIN(z->last_logged, zxid);
 	z->last_durable = TN_MIN(z->last_durable, zxid);
 	z->last_committed = TN_MIN(z->last_committed, zxid);
@@ -488,6 +490,7 @@ void zab_destroy(struct zab *z)
 	free(z->arena);
 	free(z->syncs);
 	free(z->m_relay);
+	free(z->cfg_blob);
 	free(z);
 }
 

@@ -91,9 +91,9 @@
  *     role disagrees with the leader's config (it missed a reconfig) is synced
  *     as a non-voting observer, so the config txn reaches it. Election answers
  *     from every member count toward finding a running leader.
- *     Gap: votes do not carry the config, so servers left with different
- *     committed configs (one crashed through several changes) may fail to
- *     agree on a leader until an operator restarts them with the current one.
+ *     Votes carry the sender's committed config (zab_config_blob): a
+ *     LOOKING server that hears a newer one adopts it (ZAB_ACT_CONFIG) and
+ *     votes again under it, as in ZooKeeper.
  *   Learner masters (consensus/zab_master.c; ZooKeeper 3.6's ObserverMaster
  *     plus chaining): an observer with zab_cfg.upstream syncs from and
  *     follows the first candidate whose channel is up (a follower or another
@@ -167,14 +167,16 @@ enum zab_act_kind {
 	ZAB_ACT_REQUEST,
 	ZAB_ACT_SYNC_DONE,
 	ZAB_ACT_STATE,
+	ZAB_ACT_CONFIG,
 };
 
 struct zab_act {
 	enum zab_act_kind kind;
 	uint32_t peer;                /* SEND: to; SNAP_SEND: for; REQUEST: from */
 	bool election;                /* SEND: the election channel */
-	tn_zxid zxid;                 /* LOG_APPEND, LOG_TRUNCATE, SNAP_INSTALL, COMMIT */
-	const uint8_t *data;          /* SEND: message; LOG_APPEND/COMMIT: txn; SNAP_INSTALL; REQUEST */
+	tn_zxid zxid;                 /* LOG_APPEND, LOG_TRUNCATE, SNAP_INSTALL, COMMIT; CONFIG: version */
+	const uint8_t *data;          /* SEND: message; LOG_APPEND/COMMIT: txn; SNAP_INSTALL; REQUEST;
+				       * CONFIG: the config blob */
 	size_t len;
 	uint64_t tag;                 /* SYNC_DONE */
 	uint32_t accepted_epoch, current_epoch; /* PERSIST_EPOCH */
@@ -276,8 +278,10 @@ int zab_sync(struct zab *z, uint64_t tag);
 int zab_propose_config(struct zab *z, tn_zxid zxid, const void *txn, size_t len,
 		       const struct zab_member *members, uint32_t n);
 /* Any server: a config txn at @zxid is in our log (LOG_APPEND, or the
- * recovered tail), not known committed. Should we lead before it commits,
- * the joint rule above holds for it. Return 0, -EINVAL. */
+ * recovered tail: the host notes the last config txn it recovered above
+ * the committed config it starts from), not known committed. Should we lead
+ * before it commits (the host applies it with zab_set_config), the joint
+ * rule above holds for it. Return 0, -EINVAL. */
 int zab_note_config(struct zab *z, tn_zxid zxid, const struct zab_member *members, uint32_t n);
 /* While serving: a zxid known committed ensemble-wide (leader: its commit
  * point; learner: the leader's, as last heard), else 0. A host that
@@ -297,6 +301,16 @@ uint32_t zab_synced_voters(const struct zab *z, const struct zab_member *members
  * LOOKING; a server left out stays as a silent non-voting member. Actions
  * may follow. Return 0, -EINVAL, -ENOSPC. */
 int zab_set_config(struct zab *z, const struct zab_member *members, uint32_t n, uint64_t now_ms);
+/* Any server: the committed config in force is version @version (the zxid
+ * of its txn), encoded by the host as @blob (copied). Every vote carries it,
+ * as ZooKeeper's notifications carry theirs: a LOOKING server that hears a
+ * newer version gets it as a ZAB_ACT_CONFIG action (peer: the sender; once
+ * per version) and, if it accepts it, applies it like a committed config
+ * (zab_set_config, zab_config_blob), which restarts its election under the
+ * new membership. So servers that crashed through reconfigs still agree on
+ * a leader. Return 0, -EINVAL (@len > ZAB_CONFIG_BLOB_MAX), -ENOMEM. */
+#define ZAB_CONFIG_BLOB_MAX (256u << 10)
+int zab_config_blob(struct zab *z, tn_zxid version, const void *blob, size_t len);
 
 /* ---- output ---- */
 

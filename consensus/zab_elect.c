@@ -35,7 +35,9 @@ static void check_recv(struct zab *z);
 
 static size_t encode_vote(struct zab *z)
 {
-	struct zab_msg m = { .kind = ZAB_M_VOTE, .state = (uint8_t)z->role };
+	struct zab_msg m = { .kind = ZAB_M_VOTE, .state = (uint8_t)z->role,
+			     .zxid2 = z->cfg_version, .data = z->cfg_blob,
+			     .len = z->cfg_blob ? z->cfg_blob_len : 0 };
 	if (z->role == ZAB_LOOKING) {
 		m.round = z->round;
 		m.leader = z->vote.leader;
@@ -166,6 +168,16 @@ void zab_elect_on_vote(struct zab *z, uint32_t peer, const struct zab_msg *m)
 	struct peer_vote pv = { true, m->state, m->round, v };
 
 	TN_ASSERT(pi >= 0);
+	if (z->role == ZAB_LOOKING && m->zxid2 > z->cfg_version && m->zxid2 > z->cfg_offered &&
+	    m->len > 0 && m->len <= ZAB_CONFIG_BLOB_MAX) {
+		/* the sender lives under a newer committed config than ours: the
+		 * host adopts it (ZAB_ACT_CONFIG), which restarts our election
+		 * (the sender resends); a host that declines it (it knows as new
+		 * a one) leaves us voting on, hearing this vote the next time */
+		z->cfg_offered = m->zxid2;
+		zab_act_data(z, ZAB_ACT_CONFIG, peer, m->zxid2, m->data, m->len);
+		return;
+	}
 	from_observer = z->cfg.members[pi].observer;
 	if (z->role != ZAB_LOOKING) {
 		if (m->state == ZAB_LOOKING) {

@@ -180,6 +180,12 @@ struct zab {
 	/* reconfig (zab_reconf.c), leader: the config proposed at @joint_zxid and
 	 * not applied yet; txns >= it need a quorum of it as well */
 	bool joint;
+	/* the committed config as the host encodes it (zab_config_blob), sent
+	 * in every vote; @cfg_offered: the newest version handed to the host
+	 * from a vote (ZAB_ACT_CONFIG), so each is offered once */
+	uint8_t *cfg_blob;
+	size_t cfg_blob_len;
+	tn_zxid cfg_version, cfg_offered;
 	tn_zxid joint_zxid;
 	uint32_t joint_count;
 	struct zab_member joint_members[ZAB_MEMBERS_MAX];
@@ -246,6 +252,14 @@ tn_zxid zab_reconf_clamp(const struct zab *z, tn_zxid c);
 /* A leader holding an uncommitted config txn establishes only with a synced
  * quorum of that config as well. */
 bool zab_reconf_may_establish(const struct zab *z);
+/* Leader, deciding and acking its epoch: with a config txn pending, a voter
+ * quorum of the NEW config must take part too (learners at @st or later, or
+ * us), as of the old one (the caller counts those): else a leader of a stale
+ * config could reuse an epoch, or outrank a newer history with an epoch its
+ * new-config peers never saw. Always true without one. */
+bool zab_reconf_quorum_at(const struct zab *z, enum ln_state st);
+/* The learner at index @k is a voter of a pending new config. */
+bool zab_reconf_joint_voter(const struct zab *z, uint32_t k);
 
 /* zab_learner.c */
 void zab_learner_start(struct zab *z, uint32_t leader);

@@ -301,11 +301,13 @@ static void send_leaderinfo(struct zab *z, uint32_t k)
 
 static void maybe_epoch_acked(struct zab *z)
 {
-	if (!z->epoch_decided || z->epoch_acked || count_voters(z, LN_ACKEPOCH) < z->quorum)
+	if (!z->epoch_decided || z->epoch_acked || count_voters(z, LN_ACKEPOCH) < z->quorum ||
+	    !zab_reconf_quorum_at(z, LN_ACKEPOCH))
 		return;
 	for (uint32_t k = 0; k < z->cfg.member_count; k++) {
 		const struct learner *l = &z->ln[k];
-		if (k == z->my_idx || z->cfg.members[k].observer || l->st < LN_ACKEPOCH)
+		if (k == z->my_idx || l->st < LN_ACKEPOCH ||
+		    (z->cfg.members[k].observer && !zab_reconf_joint_voter(z, k)))
 			continue;
 		/* a voter of the quorum ahead of us: we may lack committed txns */
 		if (l->current_epoch > z->prev_current_epoch ||
@@ -327,10 +329,13 @@ static void maybe_epoch_acked(struct zab *z)
 static void maybe_decide_epoch(struct zab *z)
 {
 	uint32_t e = TN_MAX(z->accepted_epoch, z->epoch_hint);
-	if (z->epoch_decided || count_voters(z, LN_INFO) < z->quorum)
+	if (z->epoch_decided || count_voters(z, LN_INFO) < z->quorum ||
+	    !zab_reconf_quorum_at(z, LN_INFO))
 		return;
+	/* the voters of a pending new config count too: it may have committed */
 	for (uint32_t k = 0; k < z->cfg.member_count; k++)
-		if (k != z->my_idx && !z->cfg.members[k].observer && z->ln[k].st >= LN_INFO)
+		if (k != z->my_idx && z->ln[k].st >= LN_INFO &&
+		    (!z->cfg.members[k].observer || zab_reconf_joint_voter(z, k)))
 			e = TN_MAX(e, z->ln[k].accepted_epoch);
 	if (e == UINT32_MAX) { /* epochs exhausted: nothing safe to do */
 		z->failed = true;

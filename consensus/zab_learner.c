@@ -166,6 +166,7 @@ void zab_learner_on_msg(struct zab *z, uint32_t peer, const struct zab_msg *m)
 		} else {
 			zab_act_data(z, ZAB_ACT_SNAP_INSTALL, 0, m->zxid, m->data, m->len);
 			zab_hist_reset(z, m->zxid);
+			z->joint = false;   /* our log is gone; the host applies the snapshot's config */
 			z->last_logged = z->last_durable = z->last_committed = m->zxid;
 		}
 		z->lphase = LP_SYNC_TXNS;

@@ -15,7 +15,8 @@ enum { F_STATE = 1u << 0, F_OBS = 1u << 1, F_NONCE = 1u << 2, F_AEP = 1u << 3, F
 static uint32_t kind_fields(uint8_t kind)
 {
 	switch (kind) {
-	case ZAB_M_VOTE: return F_STATE | F_ROUND | F_LEADER | F_ZXID | F_EPOCH;
+	/* ZXID2/BYTES: the sender's committed config, version and blob (zab_config_blob) */
+	case ZAB_M_VOTE: return F_STATE | F_ROUND | F_LEADER | F_ZXID | F_EPOCH | F_ZXID2 | F_BYTES;
 	case ZAB_M_FOLLOWERINFO: return F_OBS | F_NONCE | F_AEP | F_CEP | F_ZXID | F_ZXID2;
 	case ZAB_M_LEADERINFO: return F_NONCE | F_LEADER | F_EPOCH; /* leader 0: the sender */
 	case ZAB_M_ACKEPOCH: return F_NONCE | F_CEP | F_ZXID;

@@ -78,11 +78,14 @@ static tn_zxid new_quorum_point(const struct zab *z)
 	return v[q - 1];
 }
 
-/* A config txn is noted, uncommitted and still in our log (one truncated
- * away since binds nothing). */
+/* A config txn is noted, not applied yet and still in our log. Applied
+ * means the host called zab_set_config, which clears @joint: our own commit
+ * point says nothing after a restart, since recovery applies the whole log
+ * (and keeps only its last zxid as the history's base). A truncation below
+ * it or a snapshot installed over it clears @joint too (zab.c, learner). */
 static bool joint_live(const struct zab *z)
 {
-	return z->joint && z->joint_zxid > z->last_committed && zab_hist_contains(z, z->joint_zxid);
+	return z->joint && (z->joint_zxid <= z->h.base || zab_hist_contains(z, z->joint_zxid));
 }
 
 tn_zxid zab_reconf_clamp(const struct zab *z, tn_zxid c)
@@ -117,6 +120,34 @@ bool zab_reconf_may_establish(const struct zab *z)
 	return synced >= voters / 2 + 1;
 }
 
+bool zab_reconf_joint_voter(const struct zab *z, uint32_t k)
+{
+	if (!joint_live(z))
+		return false;
+	for (uint32_t i = 0; i < z->joint_count; i++)
+		if (z->joint_members[i].id == z->cfg.members[k].id)
+			return !z->joint_members[i].observer;
+	return false;
+}
+
+bool zab_reconf_quorum_at(const struct zab *z, enum ln_state st)
+{
+	uint32_t voters = 0, have = 0;
+
+	if (!joint_live(z))
+		return true;
+	for (uint32_t i = 0; i < z->joint_count; i++) {
+		int k;
+		if (z->joint_members[i].observer)
+			continue;
+		voters++;
+		k = zab_idx(z, z->joint_members[i].id);
+		if (k == (int)z->my_idx || (k >= 0 && z->ln[k].st >= st))
+			have++;
+	}
+	return have >= voters / 2 + 1;
+}
+
 int zab_propose_config(struct zab *z, tn_zxid zxid, const void *txn, size_t len,
 		       const struct zab_member *members, uint32_t n)
 {
@@ -124,7 +155,7 @@ int zab_propose_config(struct zab *z, tn_zxid zxid, const void *txn, size_t len,
 
 	if (!members_ok(members, n))
 		return -EINVAL;
-	if (joint_live(z))
+	if (zab_config_pending(z))
 		return -EBUSY;
 	rc = zab_propose(z, zxid, txn, len);
 	if (rc < 0)
@@ -140,8 +171,13 @@ int zab_note_config(struct zab *z, tn_zxid zxid, const struct zab_member *member
 {
 	if (!members_ok(members, n))
 		return -EINVAL;
-	if (zxid <= z->last_committed)
-		return 0; /* committed: the host applies it with zab_set_config */
+	/* a restarted host notes the config txn of its recovered tail that it
+	 * has not applied as committed: our last_committed (all it recovered)
+	 * does not prove it committed. One no newer than the config in force
+	 * (a learner re-logging history, after adopting a newer one) binds
+	 * nothing. */
+	if (zxid <= z->cfg_version)
+		return 0;
 	z->joint = true;
 	z->joint_zxid = zxid;
 	z->joint_count = n;
@@ -160,7 +196,9 @@ tn_zxid zab_known_committed(const struct zab *z)
 
 bool zab_config_pending(const struct zab *z)
 {
-	return z->role == ZAB_LEADING && joint_live(z);
+	/* a leader's commit point is its own: committed is not pending, even
+	 * before the host applies it */
+	return z->role == ZAB_LEADING && joint_live(z) && z->joint_zxid > z->last_committed;
 }
 
 uint32_t zab_synced_voters(const struct zab *z, const struct zab_member *members, uint32_t n)
@@ -180,6 +218,26 @@ uint32_t zab_synced_voters(const struct zab *z, const struct zab_member *members
 			c++; /* an observer to promote does not ACK until it reconnects */
 	}
 	return c;
+}
+
+int zab_config_blob(struct zab *z, tn_zxid version, const void *blob, size_t len)
+{
+	uint8_t *b;
+
+	if (len > ZAB_CONFIG_BLOB_MAX)
+		return -EINVAL;
+	if (version < z->cfg_version)
+		return 0;   /* an older one: keep ours */
+	if (!(b = malloc(len ? len : 1)))
+		return -ENOMEM;
+	if (len)
+		memcpy(b, blob, len);
+	free(z->cfg_blob);
+	z->cfg_blob = b;
+	z->cfg_blob_len = len;
+	z->cfg_version = version;
+	z->cfg_offered = TN_MAX(z->cfg_offered, version);
+	return 0;
 }
 
 int zab_set_config(struct zab *z, const struct zab_member *members, uint32_t n, uint64_t now_ms)

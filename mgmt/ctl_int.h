@@ -142,6 +142,11 @@ struct zkp_request;
 int ctl_reconf_init(struct ctl *c, struct zab_cfg *zc);
 /* After peer_net_create: links to the members zoo.cfg did not list. */
 void ctl_reconf_peers(struct ctl *c);
+/* ZAB_ACT_CONFIG: a vote from @from carried committed config @version
+ * (/zookeeper/config text): newer than ours, it becomes ours as if its
+ * COMMIT had applied here (membership, peer links, zoo.cfg.dynamic). */
+void ctl_reconf_adopt(struct ctl *c, tn_zxid version, const uint8_t *data, size_t len,
+		      uint32_t from);
 void ctl_reconf_free(struct ctl *c);
 /* Leader: check a reconfig request and propose its txn (or an error txn). */
 void ctl_reconf_submit(struct ctl *c, struct pend *p, const struct zkp_request *rq,

@@ -176,8 +176,56 @@ static void sync_peers(struct ctl *c)
 
 void ctl_reconf_peers(struct ctl *c)
 {
-	if (c->reconf && c->reconf->version)
-		sync_peers(c);
+	struct ctl_reconf *r = c->reconf;
+	struct store_node_view v;
+	char *text;
+	int len;
+
+	if (r && r->pend_zxid) {
+		/* the recovered log holds a later config txn, maybe uncommitted:
+		 * should we lead before it commits, the joint rule holds for it */
+		store_reader_register();
+		if (store_get(c->s, RECONF_PATH, &v) == ZK_OK && v.data_len > 0) {
+			struct cfg_server *sv = calloc(ZAB_MEMBERS_MAX, sizeof *sv);
+			struct zab_member m[ZAB_MEMBERS_MAX];
+			char err[CFG_ERR_MAX];
+			unsigned n = 0;
+			uint64_t ver;
+			if (sv && cfg_parse_dynamic((const char *)v.data, (size_t)v.data_len, sv,
+						    ZAB_MEMBERS_MAX, &n, &ver, err) == 0) {
+				to_members(sv, n, m);
+				zab_note_config(c->zab, r->pend_zxid, m, n);
+			}
+			free(sv);
+		}
+		store_reader_unregister();
+	}
+	if (!r || !r->version)
+		return;
+	sync_peers(c);
+	/* the committed config we start from rides in our votes */
+	if ((text = malloc(RECONF_TEXT_MAX)) != NULL &&
+	    (len = config_text(r->sv, r->n, r->version, text, RECONF_TEXT_MAX)) >= 0)
+		zab_config_blob(c->zab, r->version, text, (size_t)len);
+	free(text);
+}
+
+void ctl_reconf_adopt(struct ctl *c, tn_zxid version, const uint8_t *data, size_t len,
+		      uint32_t from)
+{
+	struct ctl_reconf *r = c->reconf;
+	struct txn t = { 0 };
+
+	if (!r || version <= r->version || version <= r->pend_zxid)
+		return;   /* ours is as new (or a newer one waits for its commit) */
+	TN_INFO("ctl", "server %u votes under config %" PRIx64 ", ours is %" PRIx64 ": adopting it",
+		from, version, r->version);
+	t.hdr.type = t.type = ZK_OP_SETDATA;
+	t.hdr.zxid = version;
+	t.path = RECONF_PATH;
+	t.data = data;
+	t.data_len = (int32_t)len;
+	ctl_reconf_applied(c, &t);
 }
 
 void ctl_reconf_free(struct ctl *c)
@@ -243,6 +291,10 @@ void ctl_reconf_applied(struct ctl *c, const struct txn *t)
 	sync_peers(c);
 	if ((rc = zab_set_config(c->zab, m, n, dp_now_ms())) < 0)
 		TN_ERROR("ctl", "cannot apply config %" PRIx64 ": %s", version, tn_strerror(rc));
+	/* our votes carry it from now on */
+	else if ((rc = zab_config_blob(c->zab, version, t->data, (size_t)t->data_len)) < 0)
+		TN_WARN("ctl", "config %" PRIx64 " not carried in votes: %s", version,
+			tn_strerror(rc));
 	write_dynamic_file(c, (const char *)t->data, (size_t)t->data_len);
 	return;
 nomem:
@@ -265,8 +317,10 @@ static void activate_static(struct ctl *c, struct ctl_reconf *r)
 	r->version = (tn_zxid)zi.current_epoch << 32;
 	len = config_text(r->sv, r->n, r->version, text, RECONF_TEXT_MAX);
 	if (len >= 0 && store_config_init(c->s, text, len, r->version,
-					  (int64_t)c->cc.env->now_ms(c->cc.env)) == 0)
+					  (int64_t)c->cc.env->now_ms(c->cc.env)) == 0) {
 		write_dynamic_file(c, text, (size_t)len);
+		zab_config_blob(c->zab, r->version, text, (size_t)len);   /* votes carry it */
+	}
 	free(text);
 }
 
@@ -494,8 +548,10 @@ void ctl_reconf_logged(struct ctl *c, tn_zxid zxid, const uint8_t *data, size_t 
 	uint64_t version;
 	size_t cap = ZKP_ARENA_FOR(len);
 
-	/* cheap filter first: only a txn naming the node can be one */
-	if (!c->zab || !memmem(data, len, RECONF_PATH, sizeof(RECONF_PATH) - 1))
+	/* cheap filter first: only a txn naming the node can be one; one no
+	 * newer than the config in force binds nothing */
+	if (!c->zab || !c->reconf || zxid <= c->reconf->version ||
+	    !memmem(data, len, RECONF_PATH, sizeof(RECONF_PATH) - 1))
 		return;
 	mem = malloc(cap);
 	sv = calloc(ZAB_MEMBERS_MAX, sizeof *sv);

@@ -691,6 +691,9 @@ static void run_actions(struct ctl *c)
 
 	while (!atomic_load(&c->restart) && zab_next_action(c->zab, &a)) {
 		switch (a.kind) {
+		case ZAB_ACT_CONFIG:
+			ctl_reconf_adopt(c, a.zxid, a.data, a.len, a.peer);
+			break;
 		case ZAB_ACT_SEND:
 			/* a down link loses it: the core resends or hears peer_down */
 			peer_net_send(c->pn, a.peer, a.election, a.data, a.len);

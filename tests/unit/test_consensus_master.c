@@ -156,6 +156,7 @@ static void drain(struct net *t, uint32_t id)
 				s->done_ok = s->nstate >= s->done_need;
 				break;
 			case ZAB_ACT_STATE:
+			case ZAB_ACT_CONFIG:   /* no reconfig here */
 				break;
 			}
 		}
