@@ -10,7 +10,9 @@ into a voter. A writer runs through each change; every acknowledged write
 is read back from every server afterwards, and every server shows the same
 config. A restarted server keeps the committed config. The leader killed
 (-9) right after a reconfig is sent: the rest agree on one config and lose
-no acked write. `tern reconfig` (zkCli syntax) end to end."""
+no acked write. A server that was down through a reconfig adopts the
+committed config from the votes it hears and completes a quorum. `tern
+reconfig` (zkCli syntax) end to end."""
 import os
 import struct
 import sys
@@ -283,6 +285,36 @@ def test_leader_killed_during_reconfig():
             check_all(ens, [lead], w.acked, members(text))
 
 
+def test_stale_config_adopted_from_votes():
+    """A server that slept through a reconfig learns it from the votes it
+    hears: observer 4 is down while it is made a voter (voters 1..4, quorum
+    3), then the leader is killed, so the two left need 4's vote. 4 comes
+    back an observer by its own files; the votes carry the committed config
+    (as ZooKeeper's notifications do), 4 adopts it and votes, a leader is
+    elected, and no acknowledged write is lost."""
+    with Ensemble(TERND, 3, observers=1, extra_cfg=CFG) as ens:
+        ens[4].stop()
+        w = Writer(ens.hosts([1, 2, 3]))
+        adm = client(ens.hosts([1, 2, 3]), admin=True)
+        data, _ = adm.reconfig(joining=spec(ens, 4), leaving=None, new_members=None)
+        four = [spec(ens, i) for i in (1, 2, 3, 4)]
+        assert members(data.decode()) == four, data
+        adm.stop()
+        adm.close()
+        time.sleep(0.5)
+        w.stop()
+        lead = ens.leader()
+        ens[lead].kill()
+        rest = [i for i in (1, 2, 3) if i != lead]
+        time.sleep(1.0)  # 2 of 4 voters: no leader can serve without server 4
+        assert all(ens.mode(i) not in ("leader", "follower") for i in rest), \
+            {i: ens.mode(i) for i in rest}
+        ens[4].start(timeout=30)
+        ens.wait_leader(60, serving=rest + [4])
+        assert "adopting it" in ens[4].log_all(), ens[4].log()[-3000:]
+        check_all(ens, rest + [4], w.acked, four)
+
+
 def test_tern_cli():
     """`tern reconfig` (zkCli syntax): remove a server, add it back as an
     observer at the version the first change printed, stale version refused."""
@@ -317,5 +349,6 @@ if __name__ == "__main__":
         ("grow_then_shrink_removing_leader", test_grow_then_shrink_removing_leader),
         ("observer_becomes_voter", test_observer_becomes_voter),
         ("leader_killed_during_reconfig", test_leader_killed_during_reconfig),
+        ("stale_config_adopted_from_votes", test_stale_config_adopted_from_votes),
         ("tern_cli", test_tern_cli),
     ])
