@@ -27,6 +27,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/close_range.h>
 #include <time.h>
 
 #include "common/tn_env.h"
@@ -239,6 +240,10 @@ int main(int argc, char **argv)
 	cfg_free(&cfg);
 	if (rc == 3) {
 		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		/* nothing open crosses into the new image: libraries that do not
+		 * say O_CLOEXEC (DPDK's runtime files, with their flock()s) would
+		 * otherwise hold locks the new image's EAL init then fails on */
+		close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
 		execv("/proc/self/exe", argv);
 		TN_ERROR("ternd", "cannot re-execute: %s", strerror(errno));
 		return 1;
