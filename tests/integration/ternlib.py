@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 SKIP = 77
@@ -102,6 +103,10 @@ def skip_under_zk(server, reason):
     return False
 
 
+# a start that failed on a DPDK fanout id clash is tried again (Ternd.retry_marks)
+START_ATTEMPTS = 3
+
+
 class Ternd:
     """One ternd process (or, when ternd is "zookeeper", one standalone
     Apache ZooKeeper JVM with the same zoo.cfg). Use as a context manager."""
@@ -115,6 +120,8 @@ class Ternd:
         self.env = env
         self.proc = None
         self.log_path = os.path.join(self.dir, "ternd.log")
+        # start() launches again (new pid) when a failed start logged one of these
+        self.retry_marks = ()
 
     def write_cfg(self):
         cfg = os.path.join(self.dir, "zoo.cfg")
@@ -136,6 +143,22 @@ class Ternd:
         return cfg
 
     def start(self, timeout=10.0):
+        for attempt in range(START_ATTEMPTS):
+            try:
+                return self._start(timeout)
+            except RuntimeError as e:
+                if attempt + 1 == START_ATTEMPTS or not any(
+                        m in str(e) for m in self.retry_marks):
+                    raise
+                print("ternd start failed (%s), starting again" % ", ".join(
+                    m for m in self.retry_marks if m in str(e)))
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout):
+        return self.wait_up(self.launch(timeout))
+
+    def launch(self, timeout=10.0):
+        """Start the process; return the timeout for wait_up()."""
         cfg = self.write_cfg()
         env = dict(os.environ)
         env.pop("SERVER_JVMFLAGS", None)
@@ -150,6 +173,10 @@ class Ternd:
             cmd = [self.ternd, cfg]
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env)
         log.close()
+        return timeout
+
+    def wait_up(self, timeout):
+        """Wait for ruok (and serving()) from the launched process."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -376,21 +403,167 @@ if len(sys.argv) > 1 and is_zk(sys.argv[1]) and not (
     sys.exit(SKIP)
 
 
+HOST_ID = 254  # DpdkNet: the bridge's address in its namespace, 10.X.Y.254
+
+
+class DpdkNet:
+    """TERN_DATAPLANE=dpdk: the peer channels of an Ensemble over DPDK.
+
+    Server i gets a veth whose root-namespace end (no address, IPv6 off, an
+    nftables netdev ingress chain dropping everything, so the host's kernel
+    never handles its frames: af_packet taps them before that hook) is
+    driven by its ternd's net_af_packet vdev (--no-huge); the other end is a
+    port of a bridge in a private network namespace. server.N lines name the
+    DPDK addresses for the quorum and election ports; clients, four-letter
+    words and the admin port stay on 127.0.0.1 (the kernel). cut()/heal()
+    partition at the bridge (an nftables bridge table in that namespace):
+    af_packet traffic bypasses the host's inet hooks. Everything is removed
+    by teardown(), also after a failure."""
+
+    # DPDK's af_packet PMD joins every socket to the fanout group
+    # (pid ^ ifindex) & 0xffff of its network namespace; two ternds here whose
+    # ids clash fail with EINVAL. A new pid (start again) clears the clash.
+    RETRY_MARKS = ("could not set PACKET_FANOUT",)
+    made = 0  # DpdkNets made by this process: each gets its own names
+
+    def __init__(self, n):
+        DpdkNet.made += 1
+        tag = (os.getpid() * 10 + DpdkNet.made) % 100000
+        self.n = n
+        self.ns = "tern-dn-%d" % tag
+        self.table = "tern_dn_%d" % tag
+        self.prefix = "tern-dn-%d" % tag
+        self.net = "10.%d.%d" % (180 + tag % 60, tag % 250)
+        self.veth = ["td%dx%d" % (tag, i) for i in range(1, n + 1)]
+        self.up = False
+
+    def ip(self, i):
+        return "%s.%d" % (self.net, i)
+
+    def _sh(self, *cmd, ok=True, stdin=None):
+        r = subprocess.run(list(cmd), capture_output=True, text=True, timeout=30, input=stdin)
+        if ok and r.returncode != 0:
+            raise RuntimeError("%s: %s" % (" ".join(cmd), r.stderr.strip()))
+        return r
+
+    def setup(self):
+        """Create the namespace, bridge and veths. Exit 77 (skip) where this
+        machine cannot (not root, no veth, no nft)."""
+        if len(sys.argv) > 2 and sys.argv[2] == "false":  # meson: libdpdk not found
+            print("SKIP: tern was built without DPDK (libdpdk not found)")
+            sys.exit(SKIP)
+        if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("nft"):
+            print("SKIP: dpdk mode needs root, ip and nft")
+            sys.exit(SKIP)
+        self.teardown()  # a leftover of an earlier run with the same pid
+        if (threading.current_thread() is threading.main_thread() and
+                signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
+            # meson's timeout sends SIGTERM: unwind, so cleanups remove the network
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit("SIGTERM"))
+        try:
+            self.up = True
+            self._sh("ip", "netns", "add", self.ns)
+            self._sh("ip", "-n", self.ns, "link", "add", "br0", "type", "bridge")
+            self._sh("ip", "-n", self.ns, "link", "set", "br0", "up")
+            # the namespace's own address: sendto() from there reaches the ports
+            self._sh("ip", "-n", self.ns, "addr", "add", self.ip(HOST_ID) + "/24", "dev", "br0")
+            rules = ["table netdev %s {" % self.table]
+            for i, v in enumerate(self.veth, 1):
+                self._sh("ip", "link", "add", v, "type", "veth", "peer", "name", "p%d" % i,
+                         "netns", self.ns)
+                self._sh("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % v, ok=False)
+                self._sh("ip", "-n", self.ns, "link", "set", "p%d" % i, "master", "br0")
+                self._sh("ip", "-n", self.ns, "link", "set", "p%d" % i, "up")
+                self._sh("ip", "link", "set", v, "up")
+                # af_packet sees frames as the kernel left them: no offloads
+                if shutil.which("ethtool"):
+                    self._sh("ethtool", "-K", v, "tx", "off", "rx", "off", "tso", "off",
+                             "gso", "off", "gro", "off", ok=False)
+                    self._sh("ip", "netns", "exec", self.ns, "ethtool", "-K", "p%d" % i,
+                             "tx", "off", ok=False)
+                rules.append(" chain in%d {\n  type filter hook ingress device %s priority 0;\n"
+                             "  policy drop;\n }" % (i, v))
+            rules.append("}")
+            self._sh("nft", "-f", "-", stdin="\n".join(rules) + "\n")
+            self._sh("ip", "netns", "exec", self.ns, "nft", "-f", "-", stdin=(
+                "table bridge cut {\n chain links {\n  type filter hook forward priority 0;\n"
+                "  policy accept;\n }\n}\n"))
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            self.teardown()
+            print("SKIP: cannot set up the DPDK network here: %s" % e)
+            sys.exit(SKIP)
+
+    def cfg(self, i):
+        """Server i's tern.* lines. One queue pair: with more, net_af_packet
+        joins a PACKET_FANOUT group whose id is (pid ^ ifindex) & 0xffff, and
+        fanout ids are per network namespace, so two servers in this one
+        could draw the same id and the second fails to start (deploy/rack.sh
+        gives each server a namespace and 3 queue pairs)."""
+        v = self.veth[i - 1]
+        return ("tern.dataplane=dpdk\ntern.dpdk.port=net_af_packet0,iface=%s\n"
+                "tern.dpdk.ip=%s\ntern.dpdk.netmask=255.255.255.0\ntern.dpdk.mbufs=4096\n"
+                "tern.dpdk.exception=none\ntern.workers=2\n"
+                "tern.dpdk.eal=-l 0 --no-huge -m 256 --no-pci --no-telemetry --file-prefix "
+                "%s-%d --vdev net_af_packet0,iface=%s,qpairs=1,framecnt=4096 "
+                "--log-level=lib.eal:error\n" % (v, self.ip(i), self.prefix, i, v))
+
+    def sendto(self, datagrams):
+        """Send each (bytes, server id, port) as a UDP datagram from the
+        bridge's namespace to that server's DPDK address."""
+        script = ("import socket,sys\nu=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                  "for l in sys.stdin.read().split():\n"
+                  " d,h,p=l.split(',')\n"
+                  " u.sendto(bytes.fromhex(d),(h,int(p)))\n")
+        lines = ["%s,%s,%d" % (d.hex(), self.ip(i), p) for d, i, p in datagrams]
+        self._sh("ip", "netns", "exec", self.ns, "/usr/bin/python3", "-c", script,
+                 stdin="\n".join(lines) + "\n")
+
+    def cut(self, group):
+        """Drop frames between the servers in @group and the rest, at the bridge."""
+        rest = [j for j in range(1, self.n + 1) if j not in group]
+        rules = []
+        for a in group:
+            for b in rest:
+                for x, y in ((a, b), (b, a)):
+                    rules.append("add rule bridge cut links iifname p%d oifname p%d drop" % (x, y))
+        self._sh("ip", "netns", "exec", self.ns, "nft", "-f", "-", stdin="\n".join(rules) + "\n")
+
+    def heal(self):
+        self._sh("ip", "netns", "exec", self.ns, "nft", "flush", "chain", "bridge", "cut", "links")
+
+
+    def teardown(self):
+        for v in self.veth:
+            subprocess.run(["ip", "link", "del", v], capture_output=True, timeout=30)
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True, timeout=30)
+        subprocess.run(["nft", "delete", "table", "netdev", self.table], capture_output=True,
+                       timeout=30)
+        for i in range(1, self.n + 1):
+            shutil.rmtree("/var/run/dpdk/%s-%d" % (self.prefix, i), ignore_errors=True)
+        self.up = False
+
+
 class Ensemble:
     """N ternd servers (or Apache ZooKeeper JVMs) on loopback ports forming
     one ensemble: server.i lines, dataDir/myid, each process started and
-    stopped by pid. Use as a context manager."""
+    stopped by pid. Use as a context manager. TERN_DATAPLANE=dpdk puts the
+    peer channels on DPDK ports (DpdkNet)."""
 
     def __init__(self, ternd, n=3, observers=0, tick=200, extra_cfg=""):
         self.ternd = ternd
-        self.dir = tempfile.mkdtemp(prefix="tern-ens-")
         self.n = n + observers
         self.observers = observers
+        self.dpdk = None
+        if os.environ.get("TERN_DATAPLANE") == "dpdk" and not is_zk(ternd):
+            self.dpdk = DpdkNet(self.n)
+            self.dpdk.setup()  # first: its skip (exit 77) leaves nothing behind
+        self.dir = tempfile.mkdtemp(prefix="tern-ens-")
         ports = [(free_port(), free_port(), free_port()) for _ in range(self.n)]
         lines = []
         for i, (q, e, c) in enumerate(ports, 1):
             kind = ":observer" if i > n else ""
-            lines.append("server.%d=127.0.0.1:%d:%d%s;127.0.0.1:%d" % (i, q, e, kind, c))
+            peer = self.dpdk.ip(i) if self.dpdk else "127.0.0.1"
+            lines.append("server.%d=%s:%d:%d%s;127.0.0.1:%d" % (i, peer, q, e, kind, c))
         self.servers = []
         for i, (q, e, c) in enumerate(ports, 1):
             d = os.path.join(self.dir, str(i))
@@ -400,8 +573,12 @@ class Ensemble:
             cfg = "initLimit=10\nsyncLimit=5\n" + "\n".join(lines) + "\n"
             if i > n:
                 cfg += "peerType=observer\n"
+            if self.dpdk:
+                cfg += self.dpdk.cfg(i)
             cfg += extra_cfg
             t = Ternd(ternd, extra_cfg=cfg, datadir=d, port=c)
+            if self.dpdk:
+                t.retry_marks = DpdkNet.RETRY_MARKS
             t.tick = tick
             self.servers.append(t)
         for t in self.servers:
@@ -426,7 +603,21 @@ class Ensemble:
     def start(self, timeout=30.0):
         for t in self.servers:
             t.serving = lambda: True  # no server serves before a quorum is up
-            t.start(timeout=max(timeout, 30.0) if is_zk(self.ternd) else timeout)
+        if self.dpdk:
+            # a DPDK ternd spends ~0.25 s in its EAL and port start: launch
+            # them all first, then wait (start() again on a retry mark)
+            for t in self.servers:
+                t.launch(timeout)
+            for t in self.servers:
+                try:
+                    t.wait_up(timeout)
+                except RuntimeError as e:
+                    if not any(m in str(e) for m in t.retry_marks):
+                        raise
+                    t.start(timeout)
+        else:
+            for t in self.servers:
+                t.start(timeout=max(timeout, 30.0) if is_zk(self.ternd) else timeout)
         self.wait_leader(timeout)
         return self
 
@@ -492,6 +683,8 @@ class Ensemble:
                 t.cleanup()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+            if self.dpdk:
+                self.dpdk.teardown()
 
     def __enter__(self):
         try:

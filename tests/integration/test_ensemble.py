@@ -406,12 +406,16 @@ def test_bad_peer_input():
         assert ports, cfg
         payloads = [b"GET / HTTP/1.0\r\n\r\n", b"\0" * 64, b"TERNPEER" + struct.pack(">I", 99) + b"\0" * 4,
                     b"TERNPEER" + struct.pack(">I", 0) + b"\1" + b"\0" * 3 + b"\xff" * 32, b"T"]
-        if os.environ.get("TERN_PEER_TRANSPORT") == "udp":
+        if os.environ.get("TERN_PEER_TRANSPORT") == "udp" or ens.dpdk:
             # datagram peers: garbage and forged channel headers (magic "TR",
             # bad crc, unknown incarnations) are counted and dropped
             rnd = __import__("random").Random(7)
             forged = [b"TR\x01\x01" + bytes(rnd.randrange(256) for _ in range(n))
                       for n in (0, 4, 44, 120, 1400)]
+            if ens.dpdk:  # the peer ports are on the DPDK addresses (ternlib.DpdkNet)
+                ens.dpdk.sendto([(data, 1, port) for port in ports
+                                 for data in payloads + forged + [b"\xff" * 9000]])
+                ports = []
             u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
                 for port in ports:

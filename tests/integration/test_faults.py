@@ -10,6 +10,9 @@ recorded as unknown. Meanwhile a seeded nemesis kills (SIGKILL, restart),
 pauses (SIGSTOP/SIGCONT) and partitions servers, the leader included, in
 bounded steps for NEMESIS_SECONDS.
 
+TERN_DATAPLANE=dpdk runs the same with the peer channels over DPDK ports
+(ternlib.DpdkNet); partitions then cut at that network's bridge.
+
 Partitions: each server runs under its own uid (setpriv); an nftables table
 `inet tern_faults_<pid>` marks each quorum/election connection with its
 initiator's id (conntrack mark set by skuid) and drops both directions of
@@ -221,7 +224,9 @@ class Partitioner:
         self.why_not = None
         self.active = False
         self.cut_now = set()
-        if ternlib.is_zk(ens.ternd):
+        if ens.dpdk:
+            self.table = "bridge cut (netns %s)" % ens.dpdk.ns  # for the log line
+        elif ternlib.is_zk(ens.ternd):
             self.why_not = "servers are Apache ZooKeeper JVMs"
         elif not shutil.which("nft") or not shutil.which("setpriv"):
             self.why_not = "nft or setpriv missing"
@@ -232,6 +237,9 @@ class Partitioner:
         """Before the servers start: run each under its own uid, create the table."""
         if self.why_not:
             return False
+        if self.ens.dpdk:  # peers over DPDK: cut at the bridge (ternlib.DpdkNet)
+            self.active = True
+            return True
         self._ports = {}
         for i in range(1, self.ens.n + 1):
             t = self.ens[i]
@@ -274,6 +282,10 @@ class Partitioner:
     def cut(self, group):
         """Cut every server in @group off from every server outside it."""
         rest = [j for j in range(1, self.ens.n + 1) if j not in group]
+        if self.ens.dpdk:
+            self.ens.dpdk.cut(group)
+            self.cut_now = set(group)
+            return
         for a in range(1, self.ens.n + 1):
             others = rest if a in group else group
             ports = ", ".join("%d, %d" % self._ports[b] for b in others)
@@ -284,12 +296,14 @@ class Partitioner:
         self.cut_now = set(group)
 
     def heal(self):
-        if self.active:
+        if self.active and self.ens.dpdk:
+            self.ens.dpdk.heal()
+        elif self.active:
             self._nft("flush", "chain", "inet", self.table, "cut")
         self.cut_now = set()
 
     def teardown(self):
-        if self.active:
+        if self.active and not self.ens.dpdk:  # DpdkNet goes with the ensemble
             subprocess.run(["nft", "delete", "table", "inet", self.table],
                            capture_output=True, timeout=10)
             self.active = False
@@ -471,7 +485,9 @@ def test_faults_under_load():
     nem = None
     ops, creates, kept = [], [], []
     try:
-        if part.setup():
+        if part.setup() and ens.dpdk:
+            print("partitions: peers over DPDK, nftables table %s" % part.table)
+        elif part.active:
             print("partitions: nftables table inet %s, servers as uids %d..%d"
                   % (part.table, UID_BASE + 1, UID_BASE + 3))
         else:
