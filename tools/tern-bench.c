@@ -42,6 +42,7 @@
  * connects, timeouts) are counted by code and reported; the exit status is 3
  * when any occurred.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -64,6 +65,7 @@
 #include <unistd.h>
 
 #include "common/tn_assert.h"
+#include "dataplane/dp_port.h"
 #include "dataplane/dp_udp.h"
 #include "dataplane/zkp.h"
 
@@ -216,6 +218,8 @@ struct opts {
 	uint64_t seed;
 	bool json, quiet, setup_only;
 	bool udp; /* --transport udp */
+	/* --dpdk-*: the datagrams through a DPDK port of our own (dp_port.h) */
+	const char *dpdk_eal, *dpdk_port, *dpdk_ip, *dpdk_netmask, *dpdk_gateway;
 };
 
 struct bench {
@@ -519,6 +523,19 @@ static void churn_start(struct worker *w, struct sess *s, int64_t now);
 static void sess_lost(struct worker *w, struct sess *s, int err, const char *what);
 static int sess_epoll(struct worker *w, struct sess *s, int op, uint32_t events);
 
+/* --dpdk-port: one DPDK port for the process (the EAL runs once), polled by
+ * the one worker thread (--threads 1): every session sends from NIC_PORT and
+ * a reply finds its session by the connect nonce it echoes. */
+#define NIC_PORT 40000
+static struct dp_port *g_nic;
+
+static void nic_send(const struct server *srv, const uint8_t *p, size_t n)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)&srv->addr;
+	struct dp_port_addr to = {.ip = ntohl(in->sin_addr.s_addr), .port = ntohs(in->sin_port)};
+	(void)dp_port_send(g_nic, NIC_PORT, &to, p, n, 0); /* lost: the tick resends */
+}
+
 static uint8_t *udp_slot(const struct worker *w, const struct sess *s, uint32_t slot)
 {
 	return s->dg + (size_t)slot * w->b->dg_cap;
@@ -526,6 +543,11 @@ static uint8_t *udp_slot(const struct worker *w, const struct sess *s, uint32_t 
 
 static void udp_send_dgram(struct sess *s, const uint8_t *p, size_t n)
 {
+	if (g_nic) {
+		nic_send(s->srv, p, n);
+		dp_port_flush(g_nic, 0);
+		return;
+	}
 	(void)send(s->fd, p, n, MSG_DONTWAIT); /* lost or refused: the tick resends */
 }
 
@@ -553,6 +575,12 @@ static void udp_handshake(struct worker *w, struct sess *s, int64_t now)
 
 static void udp_send_batch(struct sess *s, struct mmsghdr *mm, unsigned n)
 {
+	if (g_nic) {
+		for (unsigned i = 0; i < n; i++)
+			nic_send(s->srv, mm[i].msg_hdr.msg_iov->iov_base, mm[i].msg_hdr.msg_iov->iov_len);
+		dp_port_flush(g_nic, 0);
+		return;
+	}
 	for (unsigned off = 0; off < n;) {
 		int k = sendmmsg(s->fd, mm + off, n - off, MSG_DONTWAIT);
 		if (k <= 0)
@@ -624,6 +652,29 @@ static void udp_tick(struct worker *w, struct sess *s, int64_t now)
 	}
 }
 
+/* One datagram of session @s (its header already checked against s->nonce). */
+static void udp_on_dgram(struct worker *w, struct sess *s, const struct dp_udp_hdr *h,
+			 const uint8_t *body, uint32_t len, int64_t now)
+{
+	if (h->kind == DP_UDP_CONNECTED && s->state == SS_HANDSHAKE) {
+		s->sid = h->session;
+		on_frame(w, s, body, len, now);
+		struct zkp_connect_rsp cr;
+		if (s->state == SS_READY && zkp_decode_connect_rsp(body, len, &cr) == 0)
+			s->sid = (uint64_t)cr.session_id;
+	} else if (h->kind == DP_UDP_UNKNOWN || h->kind == DP_UDP_EVICTED ||
+		   h->kind == DP_UDP_TOOBIG) {
+		if (s->state == SS_READY || s->state == SS_CLOSING)
+			sess_lost(w, s, EPROTO, "server lost the udp session");
+	} else if ((h->kind == DP_UDP_REPLY || h->kind == DP_UDP_EVENT) &&
+		   (s->state == SS_READY || s->state == SS_CLOSING) && len >= ZKP_REPLY_HDR_LEN) {
+		int32_t xid = (int32_t)tn_load_be32(body);
+		if (xid >= 0 && (s->q_count == 0 || s->q[s->q_head].xid != xid))
+			return; /* a duplicate, or early: the head's retry comes first */
+		on_frame(w, s, body, len, now);
+	}
+}
+
 static void udp_on_readable(struct worker *w, struct sess *s, int64_t now)
 {
 	uint32_t gen = s->gen;
@@ -653,30 +704,37 @@ static void udp_on_readable(struct worker *w, struct sess *s, int64_t now)
 		struct dp_udp_hdr h;
 		if (dp_udp_hdr_decode(dg, (size_t)n, &h) < 0 || h.cookie != s->nonce)
 			continue;
-		const uint8_t *body = dg + DP_UDP_HDR_LEN;
-		uint32_t len = (uint32_t)n - DP_UDP_HDR_LEN;
-		if (h.kind == DP_UDP_CONNECTED && s->state == SS_HANDSHAKE) {
-			s->sid = h.session;
-			on_frame(w, s, body, len, now);
-			struct zkp_connect_rsp cr;
-			if (s->state == SS_READY && zkp_decode_connect_rsp(body, len, &cr) == 0)
-				s->sid = (uint64_t)cr.session_id;
-		} else if (h.kind == DP_UDP_UNKNOWN || h.kind == DP_UDP_EVICTED ||
-			   h.kind == DP_UDP_TOOBIG) {
-			if (s->state == SS_READY || s->state == SS_CLOSING)
-				sess_lost(w, s, EPROTO, "server lost the udp session");
-		} else if ((h.kind == DP_UDP_REPLY || h.kind == DP_UDP_EVENT) &&
-			   (s->state == SS_READY || s->state == SS_CLOSING) &&
-			   len >= ZKP_REPLY_HDR_LEN) {
-			int32_t xid = (int32_t)tn_load_be32(body);
-			if (xid >= 0 && (s->q_count == 0 || s->q[s->q_head].xid != xid))
-				continue; /* a duplicate, or early: the head's retry comes first */
-			on_frame(w, s, body, len, now);
-		}
+		udp_on_dgram(w, s, &h, dg + DP_UDP_HDR_LEN, (uint32_t)n - DP_UDP_HDR_LEN, now);
 	}
 	if (s->gen == gen && s->restart) {
 		s->restart = false;
 		churn_start(w, s, now);
+	}
+}
+
+/* --dpdk-port: a burst from the port, each datagram to the session whose
+ * connect nonce it carries. */
+static void nic_poll(struct worker *w, int64_t now)
+{
+	struct dp_port_dgram d[DP_PORT_BURST_MAX];
+	unsigned n = dp_port_recv(g_nic, d, DP_PORT_BURST_MAX, (uint64_t)(now / NS_PER_MS));
+
+	for (unsigned i = 0; i < n; i++) {
+		struct dp_udp_hdr h;
+		if (d[i].dst_port != NIC_PORT || dp_udp_hdr_decode(d[i].data, d[i].len, &h) < 0)
+			continue;
+		for (uint32_t k = 0; k < w->n_sess; k++) {
+			struct sess *s = &w->s[k];
+			if (s->fd < 0 || s->nonce != h.cookie)
+				continue;
+			udp_on_dgram(w, s, &h, d[i].data + DP_UDP_HDR_LEN,
+				     (uint32_t)d[i].len - DP_UDP_HDR_LEN, now);
+			if (s->restart) {
+				s->restart = false;
+				churn_start(w, s, now);
+			}
+			break;
+		}
 	}
 }
 
@@ -688,9 +746,11 @@ static void sess_connect(struct worker *w, struct sess *s, int64_t now)
 	s->state_ns = now;
 	s->state = SS_CONNECTING;
 	if (w->b->o.udp) {
+		/* with --dpdk-port the socket only holds the session's place in the
+		 * state machine: its datagrams go through the DPDK port */
 		s->fd = socket(srv->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (s->fd < 0 ||
-		    connect(s->fd, (const struct sockaddr *)&srv->addr, srv->addr_len) < 0 ||
+		    (!g_nic && connect(s->fd, (const struct sockaddr *)&srv->addr, srv->addr_len) < 0) ||
 		    sess_epoll(w, s, EPOLL_CTL_ADD, EPOLLIN) < 0) {
 			sess_lost(w, s, errno, "udp socket");
 			return;
@@ -1483,10 +1543,15 @@ static int worker_loop(struct worker *w, int64_t deadline_ns)
 			return 0;
 		if (now >= deadline_ns)
 			return -ETIMEDOUT;
-		int n = wait_events(w->epfd, ev, worker_next_wake(w, now, deadline_ns) - now);
+		int64_t wait_ns = worker_next_wake(w, now, deadline_ns) - now;
+		if (g_nic) /* the port has no fd: sleep no longer than adaptive polling says */
+			wait_ns = TN_MIN(wait_ns, (int64_t)TN_MIN(dp_port_idle_us(g_nic), 1000u) * 1000);
+		int n = wait_events(w->epfd, ev, wait_ns);
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		now = now_ns();
+		if (g_nic)
+			nic_poll(w, now);
 		for (int i = 0; i < n; i++)
 			worker_on_event(w, &ev[i], now);
 	}
@@ -1579,6 +1644,10 @@ static const char usage_text[] =
 	"  --transport tcp|udp    udp: tern's native datagram protocol on the server's UDP port\n"
 	"                         (tern.udp.port, default the client port), with retransmission\n"
 	"                         after 200 ms; ternd only (default tcp)\n"
+	"  --dpdk-port DEV --dpdk-ip A.B.C.D [--dpdk-netmask M] [--dpdk-gateway G]\n"
+	"  [--dpdk-eal \"ARGS\"]  with --transport udp and --threads 1: the datagrams go through\n"
+	"                         a DPDK port of our own (a PCI address or a vdev such as\n"
+	"                         net_af_packet0,iface=veth0; EAL arguments such as --no-huge)\n"
 	"  -h, --help             this text\n"
 	"\n"
 	"Output: ops and ops/s in the window, p50/p90/p99/p99.9/max/mean latency, per-op\n"
@@ -1620,7 +1689,8 @@ static double parse_dbl(const char *arg, double lo, double hi, const char *name)
 
 enum { OPT_SERVER = 256, OPT_OP, OPT_READS, OPT_SESSIONS, OPT_OUTSTANDING, OPT_THREADS,
        OPT_RATE, OPT_WATCHERS, OPT_VALUE, OPT_KEYS, OPT_PREFIX, OPT_WARMUP, OPT_DURATION,
-       OPT_TIMEOUT, OPT_SEED, OPT_SETUP_ONLY, OPT_JSON, OPT_PLOT, OPT_QUIET, OPT_TRANSPORT };
+       OPT_TIMEOUT, OPT_SEED, OPT_SETUP_ONLY, OPT_JSON, OPT_PLOT, OPT_QUIET, OPT_TRANSPORT,
+       OPT_DPDK_EAL, OPT_DPDK_PORT, OPT_DPDK_IP, OPT_DPDK_NETMASK, OPT_DPDK_GATEWAY };
 
 static const struct option long_opts[] = {
 	{"server", required_argument, NULL, OPT_SERVER},
@@ -1644,6 +1714,11 @@ static const struct option long_opts[] = {
 	{"plot", required_argument, NULL, OPT_PLOT},
 	{"quiet", no_argument, NULL, OPT_QUIET},
 	{"transport", required_argument, NULL, OPT_TRANSPORT},
+	{"dpdk-eal", required_argument, NULL, OPT_DPDK_EAL},
+	{"dpdk-port", required_argument, NULL, OPT_DPDK_PORT},
+	{"dpdk-ip", required_argument, NULL, OPT_DPDK_IP},
+	{"dpdk-netmask", required_argument, NULL, OPT_DPDK_NETMASK},
+	{"dpdk-gateway", required_argument, NULL, OPT_DPDK_GATEWAY},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -1692,6 +1767,11 @@ static void parse_one(struct opts *o, int c, const char *arg)
 			bad_opt("--transport wants tcp or udp", arg);
 		o->udp = strcmp(arg, "udp") == 0;
 		break;
+	case OPT_DPDK_EAL: o->dpdk_eal = arg; break;
+	case OPT_DPDK_PORT: o->dpdk_port = arg; break;
+	case OPT_DPDK_IP: o->dpdk_ip = arg; break;
+	case OPT_DPDK_NETMASK: o->dpdk_netmask = arg; break;
+	case OPT_DPDK_GATEWAY: o->dpdk_gateway = arg; break;
 	case 'h': fputs(usage_text, stdout); exit(0);
 	default: fprintf(stderr, "tern-bench: see --help\n"); exit(EXIT_BADOPT);
 	}
@@ -1715,6 +1795,46 @@ static void check_opts(struct opts *o)
 		bad_opt("--plot prefix may not hold a quote", o->plot);
 	if (o->workload == W_WATCH && o->watchers == 0)
 		o->watchers = TN_MIN(o->sessions, SESSIONS_MAX - 1);
+	if (o->dpdk_port || o->dpdk_eal || o->dpdk_ip) {
+		if (!o->dpdk_port || !o->dpdk_ip)
+			bad_opt("DPDK wants both --dpdk-port and --dpdk-ip", o->dpdk_port ? o->dpdk_port : "");
+		if (!o->udp)
+			bad_opt("--dpdk-port carries the native datagram protocol: add --transport udp",
+				o->dpdk_port);
+		if (o->threads != 1)
+			bad_opt("--dpdk-port is polled by one thread: --threads 1", "--threads");
+		if (!dp_port_dpdk_built())
+			bad_opt("this tern-bench was built without DPDK (libdpdk not found)",
+				o->dpdk_port);
+	}
+}
+
+/* --dpdk-*: open the port (EAL arguments split at spaces). Return 0 or -errno. */
+static int nic_open(const struct opts *o)
+{
+	static char eal[1024];
+	struct dp_port_cfg c = {.kind = DP_PORT_DPDK, .udp_ports = {NIC_PORT}, .udp_port_count = 1,
+				.dgram_max = DP_PORT_DGRAM_MAX, .dev = o->dpdk_port, .mbufs = 8192,
+				.exc = DP_PORT_EXC_NONE, .netmask = 0xffffff00u};
+	struct in_addr a;
+	if (inet_pton(AF_INET, o->dpdk_ip, &a) != 1)
+		bad_opt("--dpdk-ip wants an IPv4 address", o->dpdk_ip);
+	c.ip = ntohl(a.s_addr);
+	if (o->dpdk_netmask) {
+		if (inet_pton(AF_INET, o->dpdk_netmask, &a) != 1)
+			bad_opt("--dpdk-netmask wants an IPv4 netmask", o->dpdk_netmask);
+		c.netmask = ntohl(a.s_addr);
+	}
+	if (o->dpdk_gateway) {
+		if (inet_pton(AF_INET, o->dpdk_gateway, &a) != 1)
+			bad_opt("--dpdk-gateway wants an IPv4 address", o->dpdk_gateway);
+		c.gateway = ntohl(a.s_addr);
+	}
+	snprintf(eal, sizeof eal, "%s", o->dpdk_eal ? o->dpdk_eal : "");
+	for (char *save = NULL, *w = strtok_r(eal, " ", &save);
+	     w && c.eal_argc < DP_PORT_EAL_ARGS_MAX; w = strtok_r(NULL, " ", &save))
+		c.eal_argv[c.eal_argc++] = w;
+	return dp_port_open(&g_nic, &c);
 }
 
 static void parse_opts(struct opts *o, int argc, char **argv)
@@ -2206,6 +2326,12 @@ int main(int argc, char **argv)
 	int status = 1;
 	if (resolve_servers(b) < 0)
 		goto out;
+	int nrc;
+	if (b->o.dpdk_port && (nrc = nic_open(&b->o)) < 0) {
+		fprintf(stderr, "tern-bench: cannot open DPDK port %s: %s\n", b->o.dpdk_port,
+			strerror(-nrc));
+		goto out;
+	}
 	bench_layout(b);
 	if (bench_alloc(b) < 0) {
 		fprintf(stderr, "tern-bench: out of memory for %u sessions\n", b->o.sessions);
@@ -2234,6 +2360,15 @@ int main(int argc, char **argv)
 	if (b->o.plot && !b->o.setup_only && plot(b, t) < 0 && status == 0)
 		status = 1;
 out:
+	if (g_nic) {
+		struct dp_port_stats st;
+		dp_port_stats(g_nic, &st);
+		if (!b->o.json)
+			printf("  dpdk port %s: rx %" PRIu64 " tx %" PRIu64 " packets, tx_full %" PRIu64
+			       ", arp requests sent %" PRIu64 "\n", b->o.dpdk_port, st.rx_pkts,
+			       st.tx_pkts, st.tx_full, st.arp_req_tx);
+		dp_port_close(g_nic);
+	}
 	bench_free(b);
 	free(t);
 	return status;

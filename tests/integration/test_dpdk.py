@@ -11,9 +11,9 @@ checksums, another MAC, another IP, length fields that lie,
 garbage reliable-channel datagrams from a peer's address, datagrams from
 strangers) are dropped and counted in mntr and the ensemble keeps serving;
 native datagram clients
-(tern-bench --transport udp, kernel sockets in a client namespace on the DPDK
-bridge) are served by the workers on their own DPDK queues, every create once,
-and a flood of unknown sessions on the native port is answered and counted;
+(tern-bench --transport udp in a client namespace on the DPDK bridge, first
+with kernel sockets, then with a DPDK port of its own) are served by the
+workers on their own DPDK queues, every create once, and a flood of unknown sessions on the native port is answered and counted;
 kill -9 of the leader elects another, loses no acknowledged write, and the
 restarted server catches up; a partitioned leader is replaced, and after the
 heal it rejoins and sees the writes made meanwhile.
@@ -265,6 +265,44 @@ def native_clients(d, env):
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and int(r.stdout.strip() or 0) > 0, r.stdout + r.stderr
         print("unknown-session flood: %s UNKNOWN answers over DPDK" % r.stdout.strip())
+        # the client over DPDK too: tern-bench's own af_packet port on a
+        # second veth of the client namespace (no kernel address there)
+        vd = "tv%sdd" % env["ID"]
+        sh("ip", "link", "add", vd, "type", "veth", "peer", "name", "c1", "netns", ns)
+        sh("ip", "link", "set", vd, "master", bridge)
+        sh("ip", "link", "set", vd, "up")
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                        "net.ipv6.conf.c1.disable_ipv6=1"], capture_output=True)
+        sh("ip", "-n", ns, "link", "set", "c1", "up")
+        subprocess.run(["ip", "netns", "exec", ns, "ethtool", "-K", "c1", "tx", "off", "rx", "off"],
+                       capture_output=True)
+        prefix = "tern-bench-dpdk-%s" % env["ID"]
+        try:
+            r = subprocess.run(["ip", "netns", "exec", ns, BENCH, "--server", servers,
+                                "--transport", "udp", "--op", "create", "--sessions", "6",
+                                "--outstanding", "8", "--warmup", "0.3", "--duration", "2",
+                                "--prefix", "/native-dpdk2", "--dpdk-port",
+                                "net_af_packet0,iface=c1", "--dpdk-ip", env["DNET"] + ".251",
+                                "--dpdk-eal", "-l 0 --no-huge -m 256 --no-pci --no-telemetry "
+                                "--file-prefix %s --vdev net_af_packet0,iface=c1 "
+                                "--log-level=lib.eal:error" % prefix],
+                               capture_output=True, text=True, timeout=90)
+        finally:
+            shutil.rmtree("/var/run/dpdk/" + prefix, ignore_errors=True)
+        assert r.returncode == 0 and "errors 0" in r.stdout, r.stdout + r.stderr
+        made = int(r.stdout.split("znodes created")[1].split(",")[0])
+        zk = client(rack(d, "connect-string").stdout.strip())
+        try:
+            zk.sync("/native-dpdk2/create")
+            have = len(zk.get_children("/native-dpdk2/create"))
+        finally:
+            zk.stop()
+            zk.close()
+        assert have == made, "tern-bench over DPDK created %d znodes, the tree has %d" % (
+            made, have)
+        rate = [ln for ln in r.stdout.splitlines() if "window" in ln]
+        print("tern-bench over its own DPDK port: %d creates, each once (%s)"
+              % (made, rate[0].strip() if rate else ""))
     finally:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         subprocess.run(["ip", "link", "del", vh], capture_output=True)
