@@ -100,24 +100,30 @@ tn_zxid zab_reconf_clamp(const struct zab *z, tn_zxid c)
 	return TN_MIN(c, cn);
 }
 
-bool zab_reconf_may_establish(const struct zab *z)
+/* Whether a voter quorum of the pending new config is us or learners at
+ * @st or later (@as_voter: connected as voters, not as observers). */
+static bool joint_quorum_at(const struct zab *z, enum ln_state st, bool as_voter)
 {
-	uint32_t voters = 0, synced = 0;
+	uint32_t voters = 0, have = 0;
 
-	if (!joint_live(z))
-		return true;
-	/* a config txn in our log may have committed: a new leader needs a
-	 * quorum of it too, or the new config could elect another leader */
 	for (uint32_t i = 0; i < z->joint_count; i++) {
 		int k;
 		if (z->joint_members[i].observer)
 			continue;
 		voters++;
 		k = zab_idx(z, z->joint_members[i].id);
-		if (k == (int)z->my_idx || (k >= 0 && z->ln[k].st == LN_SYNCED && !z->ln[k].observer))
-			synced++;
+		if (k == (int)z->my_idx ||
+		    (k >= 0 && z->ln[k].st >= st && !(as_voter && z->ln[k].observer)))
+			have++;
 	}
-	return synced >= voters / 2 + 1;
+	return have >= voters / 2 + 1;
+}
+
+bool zab_reconf_may_establish(const struct zab *z)
+{
+	/* a config txn in our log may have committed: a new leader needs a
+	 * quorum of it too, or the new config could elect another leader */
+	return !joint_live(z) || joint_quorum_at(z, LN_SYNCED, true);
 }
 
 bool zab_reconf_joint_voter(const struct zab *z, uint32_t k)
@@ -132,20 +138,7 @@ bool zab_reconf_joint_voter(const struct zab *z, uint32_t k)
 
 bool zab_reconf_quorum_at(const struct zab *z, enum ln_state st)
 {
-	uint32_t voters = 0, have = 0;
-
-	if (!joint_live(z))
-		return true;
-	for (uint32_t i = 0; i < z->joint_count; i++) {
-		int k;
-		if (z->joint_members[i].observer)
-			continue;
-		voters++;
-		k = zab_idx(z, z->joint_members[i].id);
-		if (k == (int)z->my_idx || (k >= 0 && z->ln[k].st >= st))
-			have++;
-	}
-	return have >= voters / 2 + 1;
+	return !joint_live(z) || joint_quorum_at(z, st, false);
 }
 
 int zab_propose_config(struct zab *z, tn_zxid zxid, const void *txn, size_t len,

@@ -545,6 +545,30 @@ static void tx_csum_offload(struct rte_mbuf *m)
 	uh->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 }
 
+/* Our Ethernet/IPv4/UDP frame to @dst at @dst_mac in @m, checksummed or
+ * marked for the port's offload. Return the frame length, or -errno with
+ * @m freed. */
+static int udp_frame(struct dpdk *d, struct rte_mbuf *m, const uint8_t *dst_mac,
+		     const struct dp_port_addr *dst, uint16_t src_port, uint16_t ip_id,
+		     const void *data, size_t len)
+{
+	struct dp_net_l2 l2 = { 0 };
+	memcpy(l2.src, d->me.mac, DP_NET_MAC_LEN);
+	memcpy(l2.dst, dst_mac, DP_NET_MAC_LEN);
+	struct dp_net_udp u = { .src_ip = d->me.ip, .dst_ip = dst->ip, .src_port = src_port,
+				.dst_port = dst->port };
+	int fl = dp_net_build_udp(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_tailroom(m), &l2, &u,
+				  ip_id, data, len, !d->tx_udp_csum);
+	if (fl < 0) {
+		rte_pktmbuf_free(m);
+		return fl;
+	}
+	frame_done(m, fl);
+	if (d->tx_udp_csum)
+		tx_csum_offload(m);
+	return fl;
+}
+
 static int dpdk_send(struct dp_port *p, uint16_t src_port, const struct dp_port_addr *dst,
 		     const void *data, size_t len, uint64_t now_ms)
 {
@@ -569,19 +593,10 @@ static int dpdk_send(struct dp_port *p, uint16_t src_port, const struct dp_port_
 	struct rte_mbuf *m = frame_alloc(p, &buf, &cap);
 	if (!m)
 		return -ENOBUFS;
-	struct dp_net_l2 l2 = { 0 };
-	memcpy(l2.src, d->me.mac, DP_NET_MAC_LEN);
-	memcpy(l2.dst, mac, DP_NET_MAC_LEN);   /* zero until resolved: patched then */
-	struct dp_net_udp u = { .src_ip = d->me.ip, .dst_ip = dst->ip, .src_port = src_port,
-				.dst_port = dst->port };
-	int fl = dp_net_build_udp(buf, cap, &l2, &u, d->ip_id++, data, len, !d->tx_udp_csum);
-	if (fl < 0) {
-		rte_pktmbuf_free(m);
+	/* the MAC is zero until resolved: patched then */
+	int fl = udp_frame(d, m, mac, dst, src_port, d->ip_id++, data, len);
+	if (fl < 0)
 		return fl;
-	}
-	frame_done(m, fl);
-	if (d->tx_udp_csum)
-		tx_csum_offload(m);
 	if (found == 0) {
 		tx_push(p, m, now_ms);
 		return 0;
@@ -808,20 +823,9 @@ static int q_send(struct dp_portq *pq, const uint8_t dst_mac[6], const struct dp
 		q->st.tx_full++;
 		return -ENOBUFS;
 	}
-	struct dp_net_l2 l2 = { 0 };
-	memcpy(l2.src, d->me.mac, DP_NET_MAC_LEN);
-	memcpy(l2.dst, dst_mac, DP_NET_MAC_LEN);
-	struct dp_net_udp u = { .src_ip = d->me.ip, .dst_ip = dst->ip,
-				.src_port = d->p->cfg.worker_udp_port, .dst_port = dst->port };
-	int fl = dp_net_build_udp(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_tailroom(m), &l2, &u,
-				  q->ip_id++, data, len, !d->tx_udp_csum);
-	if (fl < 0) {
-		rte_pktmbuf_free(m);
+	int fl = udp_frame(d, m, dst_mac, dst, d->p->cfg.worker_udp_port, q->ip_id++, data, len);
+	if (fl < 0)
 		return fl;
-	}
-	frame_done(m, fl);
-	if (d->tx_udp_csum)
-		tx_csum_offload(m);
 	if (q->ntx == DP_PORT_BURST_MAX)
 		q_flush(pq);
 	q->tx[q->ntx++] = m;

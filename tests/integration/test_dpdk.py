@@ -203,6 +203,27 @@ def mntr_sum(d, suffix):
     return total
 
 
+def creates_once(d, ns, servers, prefix, extra=()):
+    """tern-bench creates over the native datagram protocol from namespace
+    @ns: no errors, and every create it counted is in the tree once.
+    Return (creates, tern-bench's output)."""
+    r = subprocess.run(["ip", "netns", "exec", ns, BENCH, "--server", servers, "--transport",
+                        "udp", "--op", "create", "--sessions", "6", "--outstanding", "8",
+                        "--warmup", "0.3", "--duration", "2", "--prefix", prefix] + list(extra),
+                       capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0 and "errors 0" in r.stdout, r.stdout + r.stderr
+    made = int(r.stdout.split("znodes created")[1].split(",")[0])
+    zk = client(rack(d, "connect-string").stdout.strip())
+    try:
+        zk.sync(prefix + "/create")
+        have = len(zk.get_children(prefix + "/create"))
+    finally:
+        zk.stop()
+        zk.close()
+    assert have == made, "tern-bench created %d znodes, the tree has %d" % (made, have)
+    return made, r.stdout
+
+
 def native_clients(d, env):
     """Native datagram clients against the servers' DPDK addresses: a client
     namespace joins the DPDK bridge with a kernel address (a client host on
@@ -225,21 +246,7 @@ def native_clients(d, env):
         cport = addr(d, 1)[1]
         servers = ",".join("%s.%d:%d" % (env["DNET"], i, addr(d, i)[1]) for i in (1, 2, 3))
         before = mntr_sum(d, "rx_packets")
-        r = subprocess.run(["ip", "netns", "exec", ns, BENCH, "--server", servers,
-                            "--transport", "udp", "--op", "create", "--sessions", "6",
-                            "--outstanding", "8", "--warmup", "0.3", "--duration", "2",
-                            "--prefix", "/native-dpdk", "--quiet"],
-                           capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0 and "errors 0" in r.stdout, r.stdout + r.stderr
-        made = int(r.stdout.split("znodes created")[1].split(",")[0])
-        zk = client(rack(d, "connect-string").stdout.strip())
-        try:
-            zk.sync("/native-dpdk/create")
-            have = len(zk.get_children("/native-dpdk/create"))
-        finally:
-            zk.stop()
-            zk.close()
-        assert have == made, "tern-bench created %d znodes, the tree has %d" % (made, have)
+        made, _ = creates_once(d, ns, servers, "/native-dpdk")
         after = mntr_sum(d, "rx_packets")
         handed = mntr_sum(d, "from_owner")
         got = {k: after[k] - before.get(k, 0) + handed.get(k, 0) for k in after}
@@ -278,29 +285,13 @@ def native_clients(d, env):
                        capture_output=True)
         prefix = "tern-bench-dpdk-%s" % env["ID"]
         try:
-            r = subprocess.run(["ip", "netns", "exec", ns, BENCH, "--server", servers,
-                                "--transport", "udp", "--op", "create", "--sessions", "6",
-                                "--outstanding", "8", "--warmup", "0.3", "--duration", "2",
-                                "--prefix", "/native-dpdk2", "--dpdk-port",
-                                "net_af_packet0,iface=c1", "--dpdk-ip", env["DNET"] + ".251",
-                                "--dpdk-eal", "-l 0 --no-huge -m 256 --no-pci --no-telemetry "
-                                "--file-prefix %s --vdev net_af_packet0,iface=c1 "
-                                "--log-level=lib.eal:error" % prefix],
-                               capture_output=True, text=True, timeout=90)
+            made, out = creates_once(d, ns, servers, "/native-dpdk2", [
+                "--dpdk-port", "net_af_packet0,iface=c1", "--dpdk-ip", env["DNET"] + ".251",
+                "--dpdk-eal", "-l 0 --no-huge -m 256 --no-pci --no-telemetry --file-prefix %s "
+                "--vdev net_af_packet0,iface=c1 --log-level=lib.eal:error" % prefix])
         finally:
             shutil.rmtree("/var/run/dpdk/" + prefix, ignore_errors=True)
-        assert r.returncode == 0 and "errors 0" in r.stdout, r.stdout + r.stderr
-        made = int(r.stdout.split("znodes created")[1].split(",")[0])
-        zk = client(rack(d, "connect-string").stdout.strip())
-        try:
-            zk.sync("/native-dpdk2/create")
-            have = len(zk.get_children("/native-dpdk2/create"))
-        finally:
-            zk.stop()
-            zk.close()
-        assert have == made, "tern-bench over DPDK created %d znodes, the tree has %d" % (
-            made, have)
-        rate = [ln for ln in r.stdout.splitlines() if "window" in ln]
+        rate = [ln for ln in out.splitlines() if "window" in ln]
         print("tern-bench over its own DPDK port: %d creates, each once (%s)"
               % (made, rate[0].strip() if rate else ""))
     finally:

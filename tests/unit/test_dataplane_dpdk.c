@@ -9,46 +9,16 @@
  * adaptive polling backs off once the port is quiet. The EAL runs once per
  * process, so this is one test. */
 #include <errno.h>
-#include <ftw.h>
-#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "dataplane/dp_port.h"
+#include "tests/lib/tn_dpdk_test.h"
 #include "tests/lib/tn_test.h"
 
 #define IP4(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (d))
 #define POLLS 200u
-
-static char prefix[64];   /* --file-prefix: --no-huge cannot run --in-memory */
-
-static void fill_eal(struct dp_port_cfg *c)
-{
-	static const char *const words[] = { "-l", "0", "--no-huge", "-m", "128", "--no-pci",
-					     "--no-telemetry", "--vdev", "net_null0",
-					     "--log-level=lib.eal:error", "--file-prefix" };
-	for (unsigned i = 0; i < sizeof words / sizeof words[0]; i++)
-		c->eal_argv[c->eal_argc++] = words[i];
-	snprintf(prefix, sizeof prefix, "tern-ut-%d", (int)getpid());
-	c->eal_argv[c->eal_argc++] = prefix;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path) < 0 ? 0 : 0;   /* best effort */
-}
-
-/* The EAL's runtime directory for our prefix (left behind by DPDK 22.11). */
-static void rm_runtime_dir(void)
-{
-	char dir[128];
-	snprintf(dir, sizeof dir, "/var/run/dpdk/%s", prefix);
-	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-}
 
 static void test_dpdk_null_port(void)
 {
@@ -62,7 +32,7 @@ static void test_dpdk_null_port(void)
 	int fds[DP_PORT_UDP_PORTS_MAX];
 	uint8_t payload[100] = { 1, 2, 3 };
 
-	fill_eal(&c);
+	tn_dpdk_eal(&c, "net_null0", "tern-ut");
 	CU_ASSERT_FATAL(dp_port_dpdk_built());
 	int rc = dp_port_open(&p, &c);
 	if (rc == -EALREADY || rc == -ENOMEM) {   /* no EAL memory here: nothing to test */
@@ -120,7 +90,6 @@ static void test_dpdk_null_port(void)
 	CU_ASSERT(dp_port_open(&q, &c2) < 0);
 	CU_ASSERT_PTR_NULL(q);
 	dp_port_close(p);
-	rm_runtime_dir();
 }
 
 static CU_TestInfo tests[] = {

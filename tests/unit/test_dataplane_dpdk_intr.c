@@ -11,7 +11,6 @@
  * timing out); the port answers, and the datagram arrives. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -19,10 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dataplane/dp_port.h"
+#include "tests/lib/tn_dpdk_test.h"
 #include "tests/lib/tn_test.h"
 
 #define IP4(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (d))
@@ -31,26 +30,6 @@
 #define ARM_POLLS_MAX 5000u    /* polls (with short sleeps) before the port must have armed */
 #define RECV_TURNS_MAX 2000u
 #define UDP_PORT 2888
-
-static char prefix[64];
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-/* The EAL's runtime directory for our prefix (left behind by DPDK 22.11),
- * at exit: a failed assertion leaves the test early. */
-static void rm_runtime_dir(void)
-{
-	char dir[128];
-	snprintf(dir, sizeof dir, "/var/run/dpdk/%s", prefix);
-	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-}
 
 /* The fds the port offers beyond the tap (none here): 1 once armed. */
 static unsigned port_fds(struct dp_port *p, int *fd)
@@ -64,9 +43,6 @@ static unsigned port_fds(struct dp_port *p, int *fd)
 
 static void test_rx_interrupt_wakes(void)
 {
-	static const char *const words[] = { "-l", "0", "--no-huge", "-m", "128", "--no-pci",
-					     "--no-telemetry", "--vdev", "net_tap0,iface=" KIFACE,
-					     "--log-level=lib.eal:error", "--file-prefix" };
 	struct dp_port_cfg c = { .kind = DP_PORT_DPDK, .ip = IP4(10, 79, 0, 1),
 				 .udp_ports = { UDP_PORT }, .udp_port_count = 1,
 				 .dgram_max = DP_PORT_DGRAM_MAX, .netmask = IP4(255, 255, 255, 0),
@@ -80,11 +56,7 @@ static void test_rx_interrupt_wakes(void)
 		printf("\n  skipped: needs root for a private network namespace\n");
 		return;
 	}
-	for (unsigned i = 0; i < sizeof words / sizeof words[0]; i++)
-		c.eal_argv[c.eal_argc++] = words[i];
-	snprintf(prefix, sizeof prefix, "tern-uti-%d", (int)getpid());
-	c.eal_argv[c.eal_argc++] = prefix;
-	atexit(rm_runtime_dir);
+	tn_dpdk_eal(&c, "net_tap0,iface=" KIFACE, "tern-uti");
 	int rc = dp_port_open(&p, &c);
 	if (rc == -ENODEV || rc == -ENOTSUP) {
 		printf("\n  skipped: no net_tap PMD here (%s)\n", strerror(-rc));

@@ -12,7 +12,6 @@
  * the owner. Every datagram reaches the worker queue once. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -20,10 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dataplane/dp_port.h"
+#include "tests/lib/tn_dpdk_test.h"
 #include "tests/lib/tn_test.h"
 
 #define IP4(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (d))
@@ -34,24 +33,6 @@
 #define WAIT_MS 5000           /* generous: a loaded 2-core box */
 #define ARM_POLLS_MAX 5000u
 #define TURNS_MAX 5000u
-
-static char prefix[64];
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-static void rm_runtime_dir(void)
-{
-	char dir[128];
-	snprintf(dir, sizeof dir, "/var/run/dpdk/%s", prefix);
-	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-}
 
 /* One turn of the owner and the worker; returns native datagrams received. */
 static unsigned turn(struct dp_port *p, struct dp_portq *q)
@@ -69,9 +50,6 @@ static unsigned turn(struct dp_port *p, struct dp_portq *q)
 
 static void test_worker_queue_interrupt(void)
 {
-	static const char *const words[] = { "-l", "0", "--no-huge", "-m", "128", "--no-pci",
-					     "--no-telemetry", "--vdev", "net_tap0,iface=" KIFACE,
-					     "--log-level=lib.eal:error", "--file-prefix" };
 	struct dp_port_cfg c = { .kind = DP_PORT_DPDK, .ip = IP4(10, 77, 0, 1),
 				 .udp_ports = { PEER_PORT }, .udp_port_count = 1,
 				 .dgram_max = DP_PORT_DGRAM_MAX, .netmask = IP4(255, 255, 255, 0),
@@ -87,11 +65,7 @@ static void test_worker_queue_interrupt(void)
 		printf("\n  skipped: needs root for a private network namespace\n");
 		return;
 	}
-	for (i = 0; i < sizeof words / sizeof words[0]; i++)
-		c.eal_argv[c.eal_argc++] = words[i];
-	snprintf(prefix, sizeof prefix, "tern-utqi-%d", (int)getpid());
-	c.eal_argv[c.eal_argc++] = prefix;
-	atexit(rm_runtime_dir);
+	tn_dpdk_eal(&c, "net_tap0,iface=" KIFACE, "tern-utqi");
 	int rc = dp_port_open(&p, &c);
 	if (rc == -ENODEV || rc == -ENOTSUP) {
 		printf("\n  skipped: no net_tap PMD here (%s)\n", strerror(-rc));

@@ -18,18 +18,17 @@
  * back-off is checked by the integration test, in idle_sleeps). */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include "dataplane/dp_port.h"
+#include "tests/lib/tn_dpdk_test.h"
 #include "tests/lib/tn_test.h"
 
 #define IP4(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (d))
@@ -42,24 +41,7 @@
 #define WORKERS 2u
 #define TURNS_MAX 20000u       /* polls of all three queues (1 ms apart when idle) */
 
-static char prefix[64];
 static unsigned wakes[WORKERS];
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-static void rm_runtime_dir(void)
-{
-	char dir[128];
-	snprintf(dir, sizeof dir, "/var/run/dpdk/%s", prefix);
-	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-}
 
 static void on_wake(void *arg)
 {
@@ -79,9 +61,6 @@ static bool parse(const uint8_t *p, size_t len, unsigned *flow, unsigned *seq)
 
 static void test_worker_queues(void)
 {
-	static const char *const words[] = { "-l", "0", "--no-huge", "-m", "128", "--no-pci",
-					     "--no-telemetry", "--vdev", "net_tap0,iface=" KIFACE,
-					     "--log-level=lib.eal:error", "--file-prefix" };
 	struct dp_port_cfg c = { .kind = DP_PORT_DPDK, .ip = IP4(10, 78, 0, 1),
 				 .udp_ports = { PEER_PORT }, .udp_port_count = 1,
 				 .dgram_max = DP_PORT_DGRAM_MAX, .netmask = IP4(255, 255, 255, 0),
@@ -98,11 +77,7 @@ static void test_worker_queues(void)
 		printf("\n  skipped: needs root for a private network namespace\n");
 		return;
 	}
-	for (unsigned i = 0; i < sizeof words / sizeof words[0]; i++)
-		c.eal_argv[c.eal_argc++] = words[i];
-	snprintf(prefix, sizeof prefix, "tern-utq-%d", (int)getpid());
-	c.eal_argv[c.eal_argc++] = prefix;
-	atexit(rm_runtime_dir);
+	tn_dpdk_eal(&c, "net_tap0,iface=" KIFACE, "tern-utq");
 	int rc = dp_port_open(&p, &c);
 	if (rc == -ENODEV || rc == -ENOTSUP) {
 		printf("\n  skipped: no net_tap PMD here (%s)\n", strerror(-rc));
