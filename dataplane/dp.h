@@ -197,6 +197,11 @@ struct dp_cfg {
 				    * thread above which workers stop reading; 0 = off */
 	int backlog;
 	bool force_plain_recv;     /* tests: skip the provided buffer ring */
+	/* A taken client port is retried this long (ms) before giving up: after
+	 * ternd re-executes itself, the old image's io_uring rings (and the
+	 * sockets their requests hold) are torn down by the kernel a moment
+	 * later. 0: fail at once, as ZooKeeper does on a port in use. */
+	uint32_t bind_wait_ms;
 	struct dp_ring *to_ctl;    /* MPSC ring the control thread consumes */
 	void (*ctl_wake)(void *arg); /* called after pushing to @to_ctl */
 	void *ctl_arg;

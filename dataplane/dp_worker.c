@@ -1016,7 +1016,17 @@ int dp_start(struct dp **out, const struct dp_cfg *cfg)
 	dp->n = dp_workers_for(cfg->workers);
 	pthread_mutex_init(&dp->ip_lock, NULL);
 	rc = port_probe(cfg);
-	if (rc == 0 && cfg->udp_port && udp_probe(cfg) < 0) {
+	for (uint32_t waited = 0; rc == -EADDRINUSE && waited < cfg->bind_wait_ms; waited += 50) {
+		usleep(50 * 1000);
+		rc = port_probe(cfg);
+	}
+	int urc = cfg->udp_port ? udp_probe(cfg) : 0;
+	for (uint32_t waited = 0; rc == 0 && urc == -EADDRINUSE && waited < cfg->bind_wait_ms;
+	     waited += 50) {
+		usleep(50 * 1000);
+		urc = udp_probe(cfg);
+	}
+	if (rc == 0 && urc < 0) {
 		if (!cfg->udp_optional)
 			rc = -EADDRINUSE;
 		dp->cfg.udp_port = 0;

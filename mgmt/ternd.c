@@ -41,6 +41,9 @@
 #include "mgmt/peer_udp.h"
 #include "store/store.h"
 
+#define REEXEC_ENV "TERN_REEXECUTED"     /* set across ternd's own re-exec */
+#define REEXEC_BIND_WAIT_MS 5000u
+
 #define TERND_DIR_MAX (CFG_PATH_MAX + 16)
 
 /* Two servers on one data directory would corrupt each other's log: hold an
@@ -174,7 +177,10 @@ static int run(const struct cfg *cfg, struct store *store, const char *snap_dir,
 	/* tern.udp.port unset: the client port, if UDP has it free */
 	dc.udp_optional = cfg->udp_port < 0;
 	dc.udp_port = (uint16_t)(cfg->udp_port < 0 ? cfg->client_port : cfg->udp_port);
-	dc.nic = peer_udp_nic();   /* tern.dataplane=dpdk: workers serve on its queues too */
+	dc.nic = peer_udp_nic();
+	/* re-executed after a SNAP: the old image's rings may still hold the port */
+	dc.bind_wait_ms = getenv(REEXEC_ENV) ? REEXEC_BIND_WAIT_MS : 0;
+	unsetenv(REEXEC_ENV);   /* tern.dataplane=dpdk: workers serve on its queues too */
 	if ((rc = dp_start(&dp, &dc)) < 0) {
 		TN_ERROR("ternd", "cannot serve on port %d: %s", cfg->client_port, tn_strerror(rc));
 		ctl_destroy(ctl);
@@ -244,6 +250,7 @@ int main(int argc, char **argv)
 		 * say O_CLOEXEC (DPDK's runtime files, with their flock()s) would
 		 * otherwise hold locks the new image's EAL init then fails on */
 		close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
+		setenv(REEXEC_ENV, "1", 1);
 		execv("/proc/self/exe", argv);
 		TN_ERROR("ternd", "cannot re-execute: %s", strerror(errno));
 		return 1;
