@@ -55,5 +55,6 @@ else
 	run_meson_tests build-fuzz fuzz fuzz
 fi
 
+[ "$failed" = 0 ] || /usr/bin/python3 scripts/failed_tests.py build build-asan build-fuzz
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
