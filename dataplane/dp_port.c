@@ -312,6 +312,63 @@ int dp_port_open(struct dp_port **out, const struct dp_port_cfg *cfg)
 	return 0;
 }
 
+static int ipv4_opt(const char *s, uint32_t *out)
+{
+	struct in_addr a;
+	if (inet_pton(AF_INET, s, &a) != 1)
+		return -EINVAL;
+	*out = ntohl(a.s_addr);
+	return 0;
+}
+
+static int opt_invalid(const char **bad, const char *what)
+{
+	*bad = what;
+	return -EINVAL;
+}
+
+int dp_port_open_client(struct dp_port **out, const struct dp_port_client_cfg *cc,
+			const char **bad)
+{
+	/* the EAL may keep pointers into its argv, and it runs once per
+	 * process: the first caller's words stay for the process's life */
+	static char *eal_words;
+	static const char *eal_argv[DP_PORT_EAL_ARGS_MAX];
+	static unsigned eal_argc;
+	struct dp_port_cfg c = {.kind = DP_PORT_DPDK, .udp_ports = {DP_PORT_CLIENT_UDP_PORT},
+				.udp_port_count = 1, .dgram_max = DP_PORT_DGRAM_MAX,
+				.dev = cc->dev, .mbufs = 8192, .exc = DP_PORT_EXC_NONE,
+				.netmask = 0xffffff00u};
+	const char *dummy;
+
+	bad = bad ? bad : &dummy;
+	if (!cc->dev || !*cc->dev)
+		return opt_invalid(bad, "dev");
+	if (!cc->ip || ipv4_opt(cc->ip, &c.ip) < 0 || !c.ip)
+		return opt_invalid(bad, "ip");
+	if (cc->netmask && ipv4_opt(cc->netmask, &c.netmask) < 0)
+		return opt_invalid(bad, "netmask");
+	if (cc->gateway && ipv4_opt(cc->gateway, &c.gateway) < 0)
+		return opt_invalid(bad, "gateway");
+	if (!eal_words) {
+		if (!(eal_words = strdup(cc->eal ? cc->eal : "")))
+			return -ENOMEM;
+		for (char *save = NULL, *w = strtok_r(eal_words, " ", &save); w;
+		     w = strtok_r(NULL, " ", &save)) {
+			if (eal_argc == DP_PORT_EAL_ARGS_MAX) {
+				free(eal_words);
+				eal_words = NULL;
+				eal_argc = 0;
+				return opt_invalid(bad, "eal");
+			}
+			eal_argv[eal_argc++] = w;
+		}
+	}
+	memcpy(c.eal_argv, eal_argv, sizeof eal_argv);
+	c.eal_argc = eal_argc;
+	return dp_port_open(out, &c);
+}
+
 void dp_port_close(struct dp_port *p)
 {
 	if (!p)

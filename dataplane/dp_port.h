@@ -133,6 +133,22 @@ bool dp_port_dpdk_built(void);
 int dp_port_open(struct dp_port **out, const struct dp_port_cfg *cfg);
 void dp_port_close(struct dp_port *p);
 
+/* A client's own DPDK port (tern-bench --dpdk-*, ternc_loop_dpdk): options
+ * as users type them. It sends from DP_PORT_CLIENT_UDP_PORT; replies find
+ * their session by the connect nonce they echo. No exception path. */
+#define DP_PORT_CLIENT_UDP_PORT 40000
+struct dp_port_client_cfg {
+	const char *eal;     /* EAL words separated by spaces; NULL: none */
+	const char *dev;     /* PCI address or vdev */
+	const char *ip;      /* dotted IPv4 */
+	const char *netmask; /* NULL: 255.255.255.0 */
+	const char *gateway; /* NULL: none */
+};
+/* Parse and dp_port_open. On -EINVAL *@bad names the bad option ("ip",
+ * "netmask", "gateway", "eal" or "dev"). Return as dp_port_open. */
+int dp_port_open_client(struct dp_port **out, const struct dp_port_client_cfg *cc,
+			const char **bad);
+
 /* The fds to poll for input (kernel: one per UDP port; DPDK: the exception
  * tap if there is one, the port itself needs dp_port_idle_us polls).
  * Return the count (<= DP_PORT_UDP_PORTS_MAX). */

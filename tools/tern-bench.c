@@ -526,7 +526,7 @@ static int sess_epoll(struct worker *w, struct sess *s, int op, uint32_t events)
 /* --dpdk-port: one DPDK port for the process (the EAL runs once), polled by
  * the one worker thread (--threads 1): every session sends from NIC_PORT and
  * a reply finds its session by the connect nonce it echoes. */
-#define NIC_PORT 40000
+#define NIC_PORT DP_PORT_CLIENT_UDP_PORT
 static struct dp_port *g_nic;
 
 static void nic_send(const struct server *srv, const uint8_t *p, size_t n)
@@ -1809,32 +1809,17 @@ static void check_opts(struct opts *o)
 	}
 }
 
-/* --dpdk-*: open the port (EAL arguments split at spaces). Return 0 or -errno. */
+/* --dpdk-*: open the port. Return 0 or -errno. */
 static int nic_open(const struct opts *o)
 {
-	static char eal[1024];
-	struct dp_port_cfg c = {.kind = DP_PORT_DPDK, .udp_ports = {NIC_PORT}, .udp_port_count = 1,
-				.dgram_max = DP_PORT_DGRAM_MAX, .dev = o->dpdk_port, .mbufs = 8192,
-				.exc = DP_PORT_EXC_NONE, .netmask = 0xffffff00u};
-	struct in_addr a;
-	if (inet_pton(AF_INET, o->dpdk_ip, &a) != 1)
-		bad_opt("--dpdk-ip wants an IPv4 address", o->dpdk_ip);
-	c.ip = ntohl(a.s_addr);
-	if (o->dpdk_netmask) {
-		if (inet_pton(AF_INET, o->dpdk_netmask, &a) != 1)
-			bad_opt("--dpdk-netmask wants an IPv4 netmask", o->dpdk_netmask);
-		c.netmask = ntohl(a.s_addr);
-	}
-	if (o->dpdk_gateway) {
-		if (inet_pton(AF_INET, o->dpdk_gateway, &a) != 1)
-			bad_opt("--dpdk-gateway wants an IPv4 address", o->dpdk_gateway);
-		c.gateway = ntohl(a.s_addr);
-	}
-	snprintf(eal, sizeof eal, "%s", o->dpdk_eal ? o->dpdk_eal : "");
-	for (char *save = NULL, *w = strtok_r(eal, " ", &save);
-	     w && c.eal_argc < DP_PORT_EAL_ARGS_MAX; w = strtok_r(NULL, " ", &save))
-		c.eal_argv[c.eal_argc++] = w;
-	return dp_port_open(&g_nic, &c);
+	const struct dp_port_client_cfg c = {.eal = o->dpdk_eal, .dev = o->dpdk_port,
+					     .ip = o->dpdk_ip, .netmask = o->dpdk_netmask,
+					     .gateway = o->dpdk_gateway};
+	const char *bad = "";
+	int rc = dp_port_open_client(&g_nic, &c, &bad);
+	if (rc == -EINVAL && *bad)
+		fprintf(stderr, "tern-bench: bad --dpdk-%s\n", strcmp(bad, "dev") ? bad : "port");
+	return rc;
 }
 
 static void parse_opts(struct opts *o, int argc, char **argv)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/tn_assert.h"
+#include "common/tn_log.h"
 #include "tools/tern_cli.h"
 
 #define STATUS_IO_MS 3000      /* per server: connect + one four-letter word */
@@ -196,6 +197,20 @@ int tern_cli_session(struct tern_cli *ctx, struct ternc **out)
 	if (rc < 0) {
 		fprintf(stderr, "tern: %s\n", strerror(-rc));
 		return TERN_EXIT_ZK;
+	}
+	if (ctx->dpdk.port) {
+		const char *bad = NULL;
+		tn_log_set_level(TN_LOG_WARN); /* the port's start-up notes are not output */
+		rc = ternc_loop_dpdk(ctx->loop, &ctx->dpdk, &bad);
+		if (rc == -EINVAL && bad) {
+			fprintf(stderr, "tern: bad --dpdk-%s\n", strcmp(bad, "dev") ? bad : "port");
+			return TERN_EXIT_USAGE;
+		}
+		if (rc < 0) {
+			fprintf(stderr, "tern: cannot open DPDK port %s: %s\n", ctx->dpdk.port,
+				rc == -ENOTSUP ? "this tern was built without DPDK" : strerror(-rc));
+			return TERN_EXIT_ZK;
+		}
 	}
 	struct ternc_cfg cfg = {.hosts = ctx->server, .session_timeout_ms = ctx->timeout_ms,
 				.transport = ctx->transport};
@@ -396,6 +411,8 @@ static void help(FILE *f)
 	    "  --auth SCHEME:CRED              addauth, e.g. --auth digest:user:pass\n"
 	    "  --timeout MS                    session timeout (default 10000)\n"
 	    "  --transport tcp|udp             udp: tern's native datagram protocol (ternd only)\n"
+	    "  --dpdk-port DEV --dpdk-ip A.B.C.D [--dpdk-netmask M] [--dpdk-gateway G]\n"
+	    "  [--dpdk-eal \"ARGS\"]              udp through a DPDK port of our own (PCI or vdev)\n"
 	    "  --help                          this text; tern COMMAND --help for one command\n\n"
 	    "commands:\n",
 	    TERN_SERVER_DEFAULT);
@@ -410,6 +427,17 @@ static const struct tern_cmd *find_cmd(const char *name)
 		if (strcmp(cmds[i]->name, name) == 0)
 			return cmds[i];
 	return NULL;
+}
+
+/* The field of @d that --dpdk-@name sets, or NULL. */
+static const char **dpdk_opt(struct ternc_dpdk_cfg *d, const char *name)
+{
+	return strcmp(name, "port") == 0      ? &d->port
+	       : strcmp(name, "ip") == 0      ? &d->ip
+	       : strcmp(name, "netmask") == 0 ? &d->netmask
+	       : strcmp(name, "gateway") == 0 ? &d->gateway
+	       : strcmp(name, "eal") == 0     ? &d->eal
+					      : NULL;
 }
 
 /* Take the global options out of @argv (before any "--"); return the new argc,
@@ -439,18 +467,33 @@ static int global_opts(struct tern_cli *ctx, int argc, char **argv, bool *want_h
 			if (strcmp(t, "udp") != 0 && strcmp(t, "tcp") != 0)
 				return -1;
 			ctx->transport = strcmp(t, "udp") == 0 ? TERNC_UDP : TERNC_TCP;
+			ctx->transport_set = true;
+		} else if (strncmp(a, "--dpdk-", 7) == 0 && has_val) {
+			const char **slot = dpdk_opt(&ctx->dpdk, a + 7);
+			if (!slot)
+				return -1;
+			*slot = argv[++i];
 		} else if (strcmp(a, "--auth") == 0 && has_val) {
 			if (ctx->nauth >= TERN_CLI_AUTH_MAX)
 				return -1;
 			ctx->auth[ctx->nauth++] = argv[++i];
 		} else if (strcmp(a, "--server") == 0 || strcmp(a, "--timeout") == 0 ||
-			   strcmp(a, "--auth") == 0 || strcmp(a, "--transport") == 0) {
+			   strcmp(a, "--auth") == 0 || strcmp(a, "--transport") == 0 ||
+			   strncmp(a, "--dpdk-", 7) == 0) {
 			return -1;
 		} else {
 			argv[out++] = argv[i];
 		}
 	}
 	argv[out] = NULL;
+	if (ctx->dpdk.port || ctx->dpdk.ip || ctx->dpdk.eal || ctx->dpdk.netmask ||
+	    ctx->dpdk.gateway) {
+		/* DPDK carries the datagram protocol: it implies --transport udp */
+		if (!ctx->dpdk.port || !ctx->dpdk.ip ||
+		    (ctx->transport_set && ctx->transport != TERNC_UDP))
+			return -1;
+		ctx->transport = TERNC_UDP;
+	}
 	return out;
 }
 

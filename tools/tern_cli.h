@@ -39,6 +39,8 @@ struct tern_cli {
 	const char *auth[TERN_CLI_AUTH_MAX]; /* "scheme:cred", e.g. "digest:user:pass" */
 	int nauth;
 	int transport;      /* --transport: enum ternc_transport (default TERNC_TCP) */
+	bool transport_set; /* --transport was given */
+	struct ternc_dpdk_cfg dpdk; /* --dpdk-*: UDP through a DPDK port (.port NULL: none) */
 	struct ternc_loop *loop; /* made by tern_cli_session */
 	struct ternc *zk;
 	const struct tern_cmd *cmd; /* the command being run */

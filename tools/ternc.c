@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "common/tn_assert.h"
+#include "dataplane/dp_port.h"
 #include "dataplane/dp_udp.h"
 #include "tools/ternc_int.h"
 
@@ -153,12 +154,17 @@ struct ternc {
 	struct tc_pending *unsent;  /* first pending entry not yet sent as a datagram */
 	uint32_t inflight;          /* pending entries with a datagram */
 	int32_t srtt_ms;            /* smoothed round trip (x1, EWMA 1/8); 0 = no sample yet */
+	/* UDP through the loop's DPDK port: attached without an fd */
+	bool nic_on;
+	struct dp_port_addr nic_to;
 };
 
 struct ternc_loop {
 	int epfd;
 	int depth; /* > 0 while callbacks may run */
 	struct ternc *sessions;
+	struct dp_port *nic; /* ternc_loop_dpdk: UDP sessions go through it */
+	bool nic_queued;     /* datagrams wait for dp_port_flush */
 };
 
 static void conn_drop(struct ternc *c, int err);
@@ -166,6 +172,12 @@ static void session_end(struct ternc *c, int state, int err);
 static void conn_start(struct ternc *c);
 
 /* ---- small helpers ---- */
+
+/* A connection (or DPDK attachment) exists. */
+static bool attached(const struct ternc *c)
+{
+	return c->fd >= 0 || c->nic_on;
+}
 
 static int64_t now_ms(void)
 {
@@ -914,7 +926,7 @@ static void conn_read(struct ternc *c)
 static void conn_flush(struct ternc *c)
 {
 	if (c->udp) {
-		if (c->fd >= 0 && c->conn == TC_UP)
+		if (attached(c) && c->conn == TC_UP)
 			udp_flush(c);
 		return;
 	}
@@ -984,7 +996,7 @@ static void on_connected_socket(struct ternc *c)
 /* Open a socket to the next host; on immediate failure, move on. */
 static void conn_start(struct ternc *c)
 {
-	TN_ASSERT(c->fd < 0 && c->nhosts > 0);
+	TN_ASSERT(!attached(c) && c->nhosts > 0);
 	c->host_idx = (c->host_idx + 1) % c->nhosts;
 	c->round_tries++;
 	const struct tc_host *h = &c->hosts[c->host_idx];
@@ -1025,6 +1037,7 @@ static void conn_close_fd(struct ternc *c)
 		close(c->fd);
 	}
 	c->fd = -1;
+	c->nic_on = false;
 	c->want_out = false;
 	buf_clear(&c->out);
 	buf_clear(&c->in);
@@ -1063,7 +1076,7 @@ static void conn_drop(struct ternc *c, int err)
 
 void ternc_disconnect(struct ternc *c)
 {
-	if (c && c->fd >= 0 && !c->dead)
+	if (c && attached(c) && !c->dead)
 		conn_drop(c, ZK_ECONNECTIONLOSS);
 }
 
@@ -1160,8 +1173,13 @@ static int64_t session_next_ms(const struct ternc *c)
 static void udp_send(struct ternc *c, const uint8_t *p, size_t n)
 {
 	/* a refused or full send is just a lost datagram: the timer resends */
-	if (c->fd >= 0)
+	if (c->nic_on) {
+		(void)dp_port_send(c->loop->nic, DP_PORT_CLIENT_UDP_PORT, &c->nic_to, p, n,
+				   (uint64_t)now_ms());
+		c->loop->nic_queued = true;
+	} else if (c->fd >= 0) {
 		(void)send(c->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
 }
 
 /* Build one datagram of @kind for @body in a malloc'd buffer. */
@@ -1425,6 +1443,17 @@ static int udp_on_dgram(struct ternc *c, const struct dp_udp_hdr *h, const uint8
 	}
 }
 
+/* One datagram of this attachment. Return whether the session still reads. */
+static bool udp_input(struct ternc *c, const struct dp_udp_hdr *h, const uint8_t *body,
+		      uint32_t len)
+{
+	c->last_recv_ms = now_ms();
+	int rc = udp_on_dgram(c, h, body, len);
+	if (rc < 0)
+		conn_drop(c, ZK_ECONNECTIONLOSS);
+	return rc == 0 && attached(c) && !c->dead;
+}
+
 static void udp_read(struct ternc *c)
 {
 	for (int spins = 0; spins < 64; spins++) {
@@ -1444,19 +1473,38 @@ static void udp_read(struct ternc *c)
 		struct dp_udp_hdr h;
 		if (dp_udp_hdr_decode(c->in.p, (size_t)n, &h) < 0 || h.cookie != c->nonce)
 			continue; /* not ours, or from an earlier attachment */
-		c->last_recv_ms = now_ms();
 		/* callbacks never touch @in, so the body stays put while they run */
-		int rc = udp_on_dgram(c, &h, c->in.p + DP_UDP_HDR_LEN, (uint32_t)n - DP_UDP_HDR_LEN);
-		if (rc < 0)
-			conn_drop(c, ZK_ECONNECTIONLOSS);
-		if (rc != 0 || c->fd < 0 || c->dead)
+		if (!udp_input(c, &h, c->in.p + DP_UDP_HDR_LEN, (uint32_t)n - DP_UDP_HDR_LEN))
 			return;
 	}
+}
+
+/* Attach through the loop's DPDK port (IPv4 only) and send the CONNECT. */
+static void nic_start(struct ternc *c, const struct tc_host *h)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)&h->sa;
+
+	c->nonce = udp_nonce();
+	c->unsent = c->ph;
+	c->inflight = 0;
+	c->deadline_ms = now_ms() + attempt_budget_ms(c);
+	if (h->sa.ss_family != AF_INET) {
+		conn_drop(c, ZK_ECONNECTIONLOSS);
+		return;
+	}
+	c->nic_to = (struct dp_port_addr){.ip = ntohl(in->sin_addr.s_addr),
+					  .port = ntohs(in->sin_port)};
+	c->nic_on = true;
+	send_connect_req(c);
 }
 
 /* Open a connected UDP socket to @h and send the CONNECT. */
 static void udp_start(struct ternc *c, const struct tc_host *h)
 {
+	if (c->loop->nic) {
+		nic_start(c, h);
+		return;
+	}
 	int fd = socket(h->sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		c->conn = TC_IDLE;
@@ -1543,7 +1591,50 @@ void ternc_loop_free(struct ternc_loop *loop)
 		session_free(c);
 	}
 	close(loop->epfd);
+	dp_port_close(loop->nic);
 	free(loop);
+}
+
+int ternc_loop_dpdk(struct ternc_loop *loop, const struct ternc_dpdk_cfg *cfg, const char **bad)
+{
+	TN_ASSERT(loop && cfg);
+	if (loop->nic || loop->sessions)
+		return -EBUSY;
+	const struct dp_port_client_cfg cc = {.eal = cfg->eal, .dev = cfg->port, .ip = cfg->ip,
+					      .netmask = cfg->netmask, .gateway = cfg->gateway};
+	return dp_port_open_client(&loop->nic, &cc, bad);
+}
+
+/* Send what sessions queued on the DPDK port. */
+static void nic_flush(struct ternc_loop *loop)
+{
+	if (loop->nic_queued) {
+		dp_port_flush(loop->nic, (uint64_t)now_ms());
+		loop->nic_queued = false;
+	}
+}
+
+/* A burst from the DPDK port, each datagram to the session whose connect
+ * nonce it echoes (all sessions share one local port). Return the count. */
+static int nic_poll(struct ternc_loop *loop)
+{
+	struct dp_port_dgram d[DP_PORT_BURST_MAX];
+	unsigned n = dp_port_recv(loop->nic, d, DP_PORT_BURST_MAX, (uint64_t)now_ms());
+
+	for (unsigned i = 0; i < n; i++) {
+		struct dp_udp_hdr h;
+		if (d[i].dst_port != DP_PORT_CLIENT_UDP_PORT ||
+		    dp_udp_hdr_decode(d[i].data, d[i].len, &h) < 0)
+			continue;
+		for (struct ternc *c = loop->sessions; c; c = c->next) {
+			if (c->nic_on && !c->dead && c->nonce == h.cookie) {
+				(void)udp_input(c, &h, d[i].data + DP_UDP_HDR_LEN,
+						(uint32_t)(d[i].len - DP_UDP_HDR_LEN));
+				break;
+			}
+		}
+	}
+	return (int)n;
 }
 
 static void reap(struct ternc_loop *l)
@@ -1596,18 +1687,35 @@ int ternc_loop_run(struct ternc_loop *loop, int timeout_ms)
 			wait = (int)(d > INT32_MAX ? INT32_MAX : d);
 	}
 	struct epoll_event ev[TC_EVENTS_MAX];
-	int n = epoll_wait(loop->epfd, ev, TC_EVENTS_MAX, wait);
+	int n;
+	if (loop->nic) {
+		/* the port has no fd: sleep no longer than adaptive polling says */
+		uint64_t idle_us = TN_MIN(dp_port_idle_us(loop->nic), DP_PORT_IDLE_US_MAX);
+		if (wait >= 0)
+			idle_us = TN_MIN(idle_us, (uint64_t)wait * 1000u);
+		struct timespec ts = {0, (long)idle_us * 1000};
+		nic_flush(loop);
+		n = epoll_pwait2(loop->epfd, ev, TC_EVENTS_MAX, &ts, NULL);
+		if (n < 0 && errno == ENOSYS) /* before Linux 5.11: ms resolution */
+			n = epoll_wait(loop->epfd, ev, TC_EVENTS_MAX, (int)((idle_us + 999) / 1000));
+	} else {
+		n = epoll_wait(loop->epfd, ev, TC_EVENTS_MAX, wait);
+	}
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	loop->depth++; /* sessions freed only after the whole batch */
 	for (int i = 0; i < n; i++)
 		on_ready(ev[i].data.ptr, ev[i].events);
+	if (loop->nic)
+		n += nic_poll(loop);
 	now = now_ms();
 	for (struct ternc *c = loop->sessions; c; c = c->next) {
 		session_timers(c, now);
 		if (!c->dead)
 			conn_flush(c);
 	}
+	if (loop->nic)
+		nic_flush(loop);
 	loop->depth--;
 	reap(loop);
 	return n;

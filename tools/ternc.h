@@ -114,7 +114,8 @@
  * datagram (about 64 KiB) fails that call with ZK_EMARSHALLING; a retry whose
  * reply the server no longer has fails with ZK_ECONNECTIONLOSS; a server that
  * no longer knows the session on this socket makes the client resume it (as
- * after a TCP connection loss). */
+ * after a TCP connection loss). The datagrams go through a kernel UDP
+ * socket, or through the loop's own DPDK port (ternc_loop_dpdk). */
 enum ternc_transport {
 	TERNC_TCP = 0,
 	TERNC_UDP = 1,
@@ -220,8 +221,31 @@ int ternc_loop_poll(struct ternc_loop *loop);
 /* Run the loop until *@done is true or @timeout_ms passes (-1: no bound).
  * Return: 0 (*@done), -ETIMEDOUT, or ternc_loop_run's errors. */
 int ternc_loop_run_until(struct ternc_loop *loop, const bool *done, int timeout_ms);
-/* The epoll fd, to nest this loop in another event loop (readable = call ternc_loop_poll). */
+/* The epoll fd, to nest this loop in another event loop (readable = call
+ * ternc_loop_poll). A loop with a DPDK port must also be polled at least
+ * every DP_PORT_IDLE_US_MAX µs: the port has no fd. */
 int ternc_loop_fd(const struct ternc_loop *loop);
+
+/* The native datagram protocol through a DPDK port of the loop's own, on a
+ * host whose NIC DPDK drives (no kernel in the path). Every TERNC_UDP
+ * session of the loop then sends from local UDP port 40000 of @ip
+ * (DP_PORT_CLIENT_UDP_PORT) to its servers' IPv4 addresses; ARP is answered
+ * and resolved by tern's own network layer; replies find their session by
+ * the connect nonce they echo. The EAL starts once per process (the first
+ * port's @eal words count). While idle the loop spins 50 µs, then sleeps up
+ * to 1 ms between polls. */
+struct ternc_dpdk_cfg {
+	const char *eal;     /* EAL arguments, space separated, e.g. "-l 0 --no-huge -m 256" */
+	const char *port;    /* PCI address or vdev, e.g. "net_af_packet0,iface=eth1" */
+	const char *ip;      /* this host's IPv4 address on that port */
+	const char *netmask; /* NULL: 255.255.255.0 */
+	const char *gateway; /* NULL: none (servers on the same subnet) */
+};
+/* Give @loop a DPDK port; before any ternc_open on it. On -EINVAL, *@bad
+ * (if not NULL) names the bad field ("ip", "netmask", "gateway", "eal",
+ * "dev"). Return: 0, -EINVAL, -EBUSY (the loop has a port or sessions),
+ * -ENOTSUP (built without DPDK), -ENODEV (no such device), -errno. */
+int ternc_loop_dpdk(struct ternc_loop *loop, const struct ternc_dpdk_cfg *cfg, const char **bad);
 
 /* ---- sessions ---- */
 

@@ -36,6 +36,7 @@ import ternlib  # noqa: E402
 
 TERND = os.path.abspath(sys.argv[1])
 BENCH = os.path.join(os.path.dirname(TERND), "..", "tools", "tern-bench")
+TERN = os.path.join(os.path.dirname(TERND), "..", "tools", "tern")
 DPDK_BUILT = len(sys.argv) > 2 and sys.argv[2] == "true"
 RACK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "rack.sh")
 QUORUM_PORT = 2888
@@ -224,6 +225,21 @@ def creates_once(d, ns, servers, prefix, extra=()):
     return made, r.stdout
 
 
+def dpdk_link(env, ns, vh, name):
+    """A veth from the rack's DPDK bridge into namespace @ns, named @name
+    there, with no kernel address: a client's DPDK port drives it (as
+    af_packet sees frames, so no offloads)."""
+    sh = lambda *a: subprocess.run(list(a), check=True, capture_output=True, timeout=30)  # noqa: E731
+    sh("ip", "link", "add", vh, "type", "veth", "peer", "name", name, "netns", ns)
+    sh("ip", "link", "set", vh, "master", "tb%sd" % env["ID"])
+    sh("ip", "link", "set", vh, "up")
+    subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                    "net.ipv6.conf.%s.disable_ipv6=1" % name], capture_output=True)
+    sh("ip", "-n", ns, "link", "set", name, "up")
+    subprocess.run(["ip", "netns", "exec", ns, "ethtool", "-K", name, "tx", "off", "rx", "off"],
+                   capture_output=True)
+
+
 def native_clients(d, env):
     """Native datagram clients against the servers' DPDK addresses: a client
     namespace joins the DPDK bridge with a kernel address (a client host on
@@ -274,15 +290,7 @@ def native_clients(d, env):
         print("unknown-session flood: %s UNKNOWN answers over DPDK" % r.stdout.strip())
         # the client over DPDK too: tern-bench's own af_packet port on a
         # second veth of the client namespace (no kernel address there)
-        vd = "tv%sdd" % env["ID"]
-        sh("ip", "link", "add", vd, "type", "veth", "peer", "name", "c1", "netns", ns)
-        sh("ip", "link", "set", vd, "master", bridge)
-        sh("ip", "link", "set", vd, "up")
-        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
-                        "net.ipv6.conf.c1.disable_ipv6=1"], capture_output=True)
-        sh("ip", "-n", ns, "link", "set", "c1", "up")
-        subprocess.run(["ip", "netns", "exec", ns, "ethtool", "-K", "c1", "tx", "off", "rx", "off"],
-                       capture_output=True)
+        dpdk_link(env, ns, "tv%sdd" % env["ID"], "c1")
         prefix = "tern-bench-dpdk-%s" % env["ID"]
         try:
             made, out = creates_once(d, ns, servers, "/native-dpdk2", [
@@ -294,7 +302,60 @@ def native_clients(d, env):
         rate = [ln for ln in out.splitlines() if "window" in ln]
         print("tern-bench over its own DPDK port: %d creates, each once (%s)"
               % (made, rate[0].strip() if rate else ""))
+        cli_over_dpdk(d, env, servers)
     finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "link", "del", vh], capture_output=True)
+
+
+def cli_over_dpdk(d, env, servers):
+    """The client library through a DPDK port of its own (ternc_loop_dpdk),
+    as the `tern` CLI uses it, from a namespace whose only link has no kernel
+    address: the kernel path cannot reach the servers there (checked first),
+    so every answer came through DPDK."""
+    ns, vh = "tern-%s-cl2" % env["ID"], "tv%sde" % env["ID"]
+    prefix = "tern-cli-dpdk-%s" % env["ID"]
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    subprocess.run(["ip", "link", "del", vh], capture_output=True)
+    dpdk = ["--dpdk-port", "net_af_packet0,iface=c2", "--dpdk-ip", env["DNET"] + ".252",
+            "--dpdk-eal", "-l 0 --no-huge -m 256 --no-pci --no-telemetry --file-prefix %s "
+            "--vdev net_af_packet0,iface=c2 --log-level=lib.eal:error" % prefix]
+
+    def tern(*args, via_dpdk=True):
+        cmd = ["ip", "netns", "exec", ns, TERN, "--server", servers, "--timeout", "4000"]
+        cmd += dpdk if via_dpdk else ["--transport", "udp"]
+        return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=60)
+    try:
+        subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True, timeout=30)
+        dpdk_link(env, ns, vh, "c2")
+        r = tern("get", "/", via_dpdk=False)
+        assert r.returncode != 0, "the kernel path reached the servers: " + r.stdout
+        r = tern("create", "/cli-dpdk", "one")
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = tern("set", "/cli-dpdk", "two")
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = tern("create", "-s", "/cli-dpdk/seq-", "x")
+        assert r.returncode == 0 and "/cli-dpdk/seq-" in r.stdout, r.stdout + r.stderr
+        r = tern("get", "-s", "/cli-dpdk")
+        assert r.returncode == 0 and r.stdout.startswith("two"), r.stdout + r.stderr
+        r = tern("ls", "/cli-dpdk")
+        assert r.returncode == 0 and r.stdout.split() == ["seq-0000000000"], r.stdout + r.stderr
+        r = tern("delete", "/cli-dpdk")
+        assert r.returncode == 1 and "NotEmpty" in r.stderr, r.stdout + r.stderr
+        zk = client(rack(d, "connect-string").stdout.strip())
+        try:
+            zk.sync("/cli-dpdk")
+            data, st = zk.get("/cli-dpdk")
+            assert data == b"two" and st.version == 1 and st.numChildren == 1, (data, st)
+        finally:
+            zk.stop()
+            zk.close()
+        r = tern("get", "/no-such-node")
+        assert r.returncode == 1, r.stdout + r.stderr
+        print("tern CLI over its own DPDK port: create, set, sequential create, get, ls, "
+              "errors; the kernel path unreachable")
+    finally:
+        shutil.rmtree("/var/run/dpdk/" + prefix, ignore_errors=True)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         subprocess.run(["ip", "link", "del", vh], capture_output=True)
 

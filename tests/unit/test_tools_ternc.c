@@ -1,8 +1,9 @@
 /* tests/unit/test_tools_ternc.c. Description: the client library's pure
  * parts: host strings and chroot, path checks, watch matching and dispatch
  * (one-shot, persistent, recursive, dedup), result deep copies, ACL text,
- * frames growing past the buffer. Includes the .c files (statics in reach);
- * the network paths are covered by tests/integration/test_client.py. */
+ * frames growing past the buffer, DPDK option checks. Includes the .c
+ * files (statics in reach); the network paths are covered by
+ * tests/integration/test_client.py (and test_dpdk.py over DPDK). */
 #include "tools/ternc.c"
 #include "tools/ternc_ops.c"
 
@@ -188,6 +189,37 @@ static void test_frames_grow(void)
 	buf_free(&b);
 }
 
+/* ternc_loop_dpdk refuses bad options before touching the EAL, naming the
+ * option, and refuses a loop that already has sessions. */
+static void test_dpdk_cfg(void)
+{
+	struct ternc_loop *l;
+	const char *bad = NULL;
+	struct ternc_dpdk_cfg cfg = {.port = "net_null0", .ip = "10.0.0.300"};
+
+	CU_ASSERT_EQUAL_FATAL(ternc_loop_new(&l), 0);
+	CU_ASSERT_EQUAL(ternc_loop_dpdk(l, &cfg, &bad), -EINVAL);
+	CU_ASSERT_STRING_EQUAL(bad, "ip");
+	cfg.ip = "10.0.0.3";
+	cfg.netmask = "255.255.0";
+	CU_ASSERT_EQUAL(ternc_loop_dpdk(l, &cfg, &bad), -EINVAL);
+	CU_ASSERT_STRING_EQUAL(bad, "netmask");
+	cfg.netmask = NULL;
+	cfg.gateway = "gw";
+	CU_ASSERT_EQUAL(ternc_loop_dpdk(l, &cfg, &bad), -EINVAL);
+	CU_ASSERT_STRING_EQUAL(bad, "gateway");
+	cfg.gateway = NULL;
+	cfg.port = "";
+	CU_ASSERT_EQUAL(ternc_loop_dpdk(l, &cfg, &bad), -EINVAL);
+	CU_ASSERT_STRING_EQUAL(bad, "dev");
+	cfg.port = "net_null0";
+	struct ternc *c;
+	struct ternc_cfg sc = {.hosts = "127.0.0.1:1", .transport = TERNC_UDP};
+	CU_ASSERT_EQUAL_FATAL(ternc_open(l, &sc, &c), 0);
+	CU_ASSERT_EQUAL(ternc_loop_dpdk(l, &cfg, &bad), -EBUSY);
+	ternc_loop_free(l);
+}
+
 static CU_TestInfo tests[] = {
     {"hosts", test_hosts},
     {"paths", test_paths},
@@ -195,6 +227,7 @@ static CU_TestInfo tests[] = {
     {"result_copy", test_result_copy},
     {"acl_text", test_acl_text},
     {"frames_grow", test_frames_grow},
+    {"dpdk_cfg", test_dpdk_cfg},
     CU_TEST_INFO_NULL,
 };
 static CU_SuiteInfo suites[] = {{"ternc", NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
