@@ -720,6 +720,11 @@ bool dp_chan_is_up(const struct dp_chan *ch)
 	return chan_ok(ch) && ch->rel.up != 0;
 }
 
+bool dp_chan_drained(const struct dp_chan *ch)
+{
+	return !chan_ok(ch) || !ch->rel.sq_head;
+}
+
 uint64_t dp_chan_next_timer(const struct dp_chan *ch)
 {
 	return chan_ok(ch) ? dp_rel_next_timer(&ch->rel) : dp_port_now_us() + 100000u;

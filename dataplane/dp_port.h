@@ -283,6 +283,8 @@ int dp_chan_poll(struct dp_chan *ch, uint64_t now_us);
 int dp_chan_recv(struct dp_chan *ch, const uint8_t **msg, size_t *len);
 int dp_chan_event(struct dp_chan *ch);
 bool dp_chan_is_up(const struct dp_chan *ch);
+/* Every message sent was acknowledged (or the channel is reset): nothing left to deliver. */
+bool dp_chan_drained(const struct dp_chan *ch);
 uint64_t dp_chan_next_timer(const struct dp_chan *ch);
 const struct dp_port_addr *dp_chan_peer(const struct dp_chan *ch);
 uint16_t dp_chan_src_port(const struct dp_chan *ch);

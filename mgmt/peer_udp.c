@@ -16,6 +16,12 @@
  * when its send buffer overflows (we reset it with a higher incarnation, like
  * peer.c cutting a TCP link). Nobody dials: both sides ping.
  *
+ * A member removed by a reconfig goes quietly (no on_down), but its links
+ * linger, unseen by the owner, until the peer has acknowledged everything
+ * sent (the COMMIT that removes it, above all) or dead_ms passes: as a
+ * closed TCP socket still delivers what was written. Only then are they
+ * destroyed, outside any callback.
+ *
  * Polling: the kernel sockets are polled; a timerfd wakes the control thread
  * for the channels' timers (acks, retransmits, keep-alives) and, with DPDK,
  * for the next poll of the port (dp_port_idle_us: at once while traffic
@@ -61,6 +67,7 @@ struct pu_link {
 	uint32_t peer;
 	bool election;
 	bool up;                 /* as told to the owner */
+	uint64_t retire_us;      /* nonzero: removed; destroyed when drained or at this time */
 	struct dp_chan *ch;
 };
 
@@ -76,7 +83,7 @@ struct peer_udp {
 	uint64_t unknown_src;    /* datagrams from no link of ours */
 	bool dpdk;               /* server.N hosts are IPv4 literals (DPDK addresses) */
 	uint32_t mtu, dead_ms;   /* of every channel, for members added later */
-	uint64_t inc;
+	uint64_t inc;            /* the highest incarnation our channels have used */
 	bool more;               /* delivery stopped at its bound: poll again at once */
 	char eal_buf[PU_EAL_BYTES];
 };
@@ -177,23 +184,49 @@ static int dpdk_cfg(struct peer_udp *pu, const struct cfg *cfg, const struct cfg
 	return 0;
 }
 
+/* The owner's link to @peer (never a retiring one). */
 static struct pu_link *link_of(struct peer_udp *pu, uint32_t peer, bool election)
 {
 	for (unsigned i = 0; i < pu->link_count; i++)
-		if (pu->links[i].peer == peer && pu->links[i].election == election)
+		if (pu->links[i].peer == peer && pu->links[i].election == election &&
+		    !pu->links[i].retire_us)
 			return &pu->links[i];
 	return NULL;
 }
 
+/* Destroy the retiring links that are done. Never from a callback: the
+ * array shifts. */
+static void links_reap(struct peer_udp *pu, uint64_t now_us)
+{
+	unsigned k = 0, n = pu->link_count;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct pu_link *l = &pu->links[i];
+		if (l->retire_us && (now_us >= l->retire_us || dp_chan_drained(l->ch))) {
+			dp_chan_destroy(l->ch);
+			continue;
+		}
+		pu->links[k++] = *l;
+	}
+	pu->link_count = k;
+	memset(&pu->links[k], 0, (n - k) * sizeof pu->links[0]);
+}
+
+/* The link a datagram is for: a live one before a retiring one. */
 static struct pu_link *link_from(struct peer_udp *pu, const struct dp_port_dgram *d)
 {
+	struct pu_link *retiring = NULL;
+
 	for (unsigned i = 0; i < pu->link_count; i++) {
 		const struct dp_port_addr *a = dp_chan_peer(pu->links[i].ch);
 		if (a->ip == d->src.ip && a->port == d->src.port &&
-		    dp_chan_src_port(pu->links[i].ch) == d->dst_port)
-			return &pu->links[i];
+		    dp_chan_src_port(pu->links[i].ch) == d->dst_port) {
+			if (!pu->links[i].retire_us)
+				return &pu->links[i];
+			retiring = retiring ? retiring : &pu->links[i];
+		}
 	}
-	return NULL;
+	return retiring;
 }
 
 static uint64_t boot_incarnation(void)
@@ -203,8 +236,10 @@ static uint64_t boot_incarnation(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The quorum and election channels to @s. Return 0, -EINVAL, -ENOMEM. */
-static int add_server(struct peer_udp *pu, const struct cfg_server *s, uint64_t now_us)
+/* The quorum and election channels to @s, under incarnation @inc. Return 0,
+ * -EINVAL, -ENOMEM. */
+static int add_server(struct peer_udp *pu, const struct cfg_server *s, uint64_t inc,
+		      uint64_t now_us)
 {
 	struct dp_port_addr addr;
 	int rc = pu->dpdk ? ip4_literal(s->host, &addr.ip) : ip4_of(s->host, &addr.ip);
@@ -219,7 +254,7 @@ static int add_server(struct peer_udp *pu, const struct cfg_server *s, uint64_t 
 	for (int e = 0; e < 2; e++) {
 		struct pu_link *l = &pu->links[pu->link_count];
 		struct dp_chan_cfg cc = {
-			.incarnation = pu->inc, .mtu = pu->mtu,
+			.incarnation = inc, .mtu = pu->mtu,
 			.wnd_segs = e ? PU_WND_ELECTION : PU_WND_QUORUM,
 			.msg_max = e ? PU_VOTE_MSG_MAX : PU_MSG_MAX,
 			.sndbuf_bytes = e ? PU_VOTE_SNDBUF_MAX : PU_SNDBUF_MAX,
@@ -242,7 +277,16 @@ int peer_udp_member_add(struct peer_udp *pu, const struct cfg_server *srv)
 {
 	if (srv->id == pu->my_id || link_of(pu, (uint32_t)srv->id, false))
 		return 0;
-	int rc = add_server(pu, srv, dp_port_now_us());
+	/* added back while its old links linger: they go at the next reap,
+	 * and link_from prefers the new ones */
+	for (unsigned i = 0; i < pu->link_count; i++)
+		if (pu->links[i].peer == srv->id && pu->links[i].retire_us)
+			pu->links[i].retire_us = 1;
+	/* a server removed and added back still holds our old channel: a
+	 * higher incarnation makes it reset instead of taking our new
+	 * channel's first sequence numbers for duplicates */
+	pu->inc = TN_MAX(boot_incarnation(), pu->inc + 1);
+	int rc = add_server(pu, srv, pu->inc, dp_port_now_us());
 	if (rc == 0)
 		TN_INFO("peer", "server %u added (%s:%u:%u, udp)", (uint32_t)srv->id, srv->host,
 			srv->quorum_port, srv->election_port);
@@ -251,20 +295,19 @@ int peer_udp_member_add(struct peer_udp *pu, const struct cfg_server *srv)
 
 void peer_udp_member_remove(struct peer_udp *pu, uint32_t peer)
 {
-	unsigned k = 0, n = pu->link_count;
+	uint64_t until = dp_port_now_us() + (uint64_t)pu->dead_ms * 1000u;
+	bool any = false;
 
-	for (unsigned i = 0; i < n; i++) {
-		if (pu->links[i].peer != peer) {
-			pu->links[k++] = pu->links[i];
+	for (unsigned i = 0; i < pu->link_count; i++) {
+		struct pu_link *l = &pu->links[i];
+		if (l->peer != peer || l->retire_us)
 			continue;
-		}
-		dp_chan_destroy(pu->links[i].ch);   /* quietly: no down callback */
+		l->retire_us = until;   /* quietly: no down callback */
+		l->up = false;
+		any = true;
 	}
-	if (k != n)
-		TN_INFO("peer", "server %u removed (udp)", peer);
-	pu->link_count = k;
-	/* a callback may have removed the link being delivered: leave no stale channel */
-	memset(&pu->links[k], 0, (n - k) * sizeof pu->links[0]);
+	if (any)
+		TN_INFO("peer", "server %u removed (udp): its links linger until drained", peer);
 }
 
 int peer_udp_create(struct peer_udp **out, const struct cfg *cfg, const struct peer_cb *cb)
@@ -346,7 +389,7 @@ int peer_udp_create(struct peer_udp **out, const struct cfg *cfg, const struct p
 			     PU_DEAD_MS_MAX);
 	for (unsigned i = 0; i < cfg->server_count; i++)
 		if (cfg->servers[i].id != cfg->server_id &&
-		    (rc = add_server(pu, &cfg->servers[i], now_us)) < 0)
+		    (rc = add_server(pu, &cfg->servers[i], inc, now_us)) < 0)
 			goto fail;
 	atomic_store(&g_port, pu->port);
 	adm_mntr_extra_set(mntr_lines);
@@ -434,6 +477,13 @@ static void link_deliver(struct peer_udp *pu, struct pu_link *l)
 	size_t len;
 	int ev;
 
+	if (l->retire_us) {   /* the owner no longer hears this peer */
+		while (dp_chan_event(l->ch) != DP_CHAN_EV_NONE)
+			;
+		while (dp_chan_recv(l->ch, &msg, &len) > 0)
+			;
+		return;
+	}
 	for (unsigned i = 0; i < PU_EVENTS_MAX && l->ch && (ev = dp_chan_event(l->ch)); i++)
 		set_up(pu, l, ev == DP_CHAN_EV_UP);
 	/* l->ch is rechecked: a callback may remove the member (reconfig) */
@@ -477,6 +527,7 @@ void peer_udp_run(struct peer_udp *pu, const struct pollfd *pfd, unsigned n, uin
 		link_deliver(pu, l);
 	}
 	peer_udp_flush(pu);
+	links_reap(pu, dp_port_now_us());
 }
 
 int peer_udp_send(struct peer_udp *pu, uint32_t peer, bool election, const void *msg, size_t len)

@@ -219,6 +219,12 @@ static void send_msgs(struct side *s, uint64_t first, uint64_t n)
 	}
 }
 
+static int a_drained(struct side *a, struct side *b)
+{
+	(void)b;
+	return dp_chan_drained(a->ch);
+}
+
 static void test_chan_exchange_restart_timeout(void)
 {
 	uint16_t pa = free_udp_port(), pb = free_udp_port();
@@ -235,9 +241,13 @@ static void test_chan_exchange_restart_timeout(void)
 
 	/* both ways at once, mixed sizes up to 3 MiB */
 	want_msgs = 24;
+	CU_ASSERT(dp_chan_drained(a.ch));
 	send_msgs(&a, 0, want_msgs);
 	send_msgs(&b, 0, want_msgs);
+	CU_ASSERT(!dp_chan_drained(a.ch));   /* queued, not yet acknowledged */
 	run_until(&a, &b, all_in);
+	run_until(&a, &b, a_drained);   /* the last acks may trail the data */
+	CU_ASSERT(dp_chan_drained(a.ch));
 	CU_ASSERT_EQUAL(a.rcvd, want_msgs);
 	CU_ASSERT_EQUAL(b.rcvd, want_msgs);
 	CU_ASSERT_EQUAL(a.bad + b.bad, 0);
