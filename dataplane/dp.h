@@ -70,6 +70,9 @@ struct dp_port; /* dataplane/dp_port.h */
 
 /* The workers dp_start runs for dp_cfg.workers = @workers (0: one a core). */
 unsigned dp_workers_for(unsigned workers);
+/* The CPU worker @idx is pinned to (its NIC queue's memory goes on that
+ * CPU's NUMA node). */
+int dp_worker_cpu(unsigned idx);
 
 /* ---- rings (dataplane/dp_ring.c) ---- */
 

@@ -33,6 +33,7 @@
  * the owner sleeps on (dpdk_fds); the next receive disarms it. Without
  * them (af_packet, net_null) the sleep stays, and the open says so once.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -57,6 +58,7 @@
 
 #include "common/tn_assert.h"
 #include "common/tn_log.h"
+#include "dataplane/dp.h"
 #include "dataplane/dp_exc.h"
 #include "dataplane/dp_net.h"
 #include "dataplane/dp_port_int.h"
@@ -77,6 +79,7 @@
 #define DPDK_L2_L3_LEN (DP_NET_ETH_HDR_LEN + DP_NET_IP4_HDR_LEN + DP_NET_UDP_HDR_LEN)
 #define DPDK_QUEUES_MAX 64u           /* worker queues (DP_WORKERS_MAX) */
 #define DPDK_RING 1024u               /* frames one hand-over ring holds (power of two) */
+#define DPDK_SOCKETS_MAX 8u           /* NUMA sockets with an mbuf pool of their own */
 
 struct dpdk;
 
@@ -86,6 +89,8 @@ struct dpdk_q {
 	struct dp_portq pub;
 	struct dpdk *d;
 	int hwq;                      /* device queue; -1: the software ring only */
+	unsigned sock;                /* NUMA socket of its worker's CPU */
+	struct rte_mempool *pool;     /* that socket's: its RX descriptors and TX frames */
 	struct rte_ring *in;          /* owner -> worker: native datagrams of queue 0 */
 	void (*wake)(void *arg);
 	void *wake_arg;
@@ -109,7 +114,9 @@ static unsigned eal_ports;    /* ports open: the EAL is cleaned up after the las
 
 struct dpdk {
 	uint16_t port_id;
-	struct rte_mempool *pool;
+	struct rte_mempool *pool;     /* the owner's (queue 0): pools[nic_sock] */
+	struct rte_mempool *pools[DPDK_SOCKETS_MAX];
+	unsigned nic_sock;            /* the NIC's NUMA socket (a vdev: the owner's) */
 	struct dp_net_cfg me;
 	uint32_t netmask, gateway;
 	struct dp_net_arp_cache *arp;
@@ -644,6 +651,7 @@ static uint64_t dpdk_idle_us(const struct dp_port *p)
 }
 
 static void queues_close(struct dpdk *d);
+static void pools_free(struct dpdk *d);
 
 static void dpdk_close(struct dp_port *p)
 {
@@ -663,7 +671,7 @@ static void dpdk_close(struct dp_port *p)
 	}
 	rte_eth_dev_stop(d->port_id);
 	rte_eth_dev_close(d->port_id);
-	rte_mempool_free(d->pool);
+	pools_free(d);
 	free(d);
 	p->be = NULL;
 	if (--eal_ports == 0 && eal_up) {
@@ -818,7 +826,7 @@ static int q_send(struct dp_portq *pq, const uint8_t dst_mac[6], const struct dp
 
 	if (len > d->p->cfg.dgram_max)
 		return -EMSGSIZE;
-	struct rte_mbuf *m = rte_pktmbuf_alloc(d->pool);
+	struct rte_mbuf *m = rte_pktmbuf_alloc(q->pool);
 	if (!m) {
 		q->st.tx_full++;
 		return -ENOBUFS;
@@ -867,6 +875,7 @@ static void q_stats(const struct dp_portq *pq, struct dp_portq_stats *out)
 	*out = q->st;   /* relaxed copy, torn reads tolerated like the port's */
 	out->from_owner = q->from_owner;
 	out->ring_full += q->in_full;
+	out->pool_free = q->pool ? rte_mempool_avail_count(q->pool) : 0;
 }
 
 static const struct dp_portq_ops q_ops = {
@@ -917,10 +926,30 @@ static void queues_close(struct dpdk *d)
 	d->owner_efd = -1;
 }
 
+/* The NUMA node of @cpu (sysfs lists it as a nodeN entry), or -1. */
+static int cpu_socket(int cpu)
+{
+	char path[64];
+	int node = -1;
+
+	snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d", cpu);
+	DIR *dir = cpu >= 0 ? opendir(path) : NULL;
+	if (!dir)
+		return -1;
+	for (struct dirent *e; node < 0 && (e = readdir(dir));) {
+		unsigned n;
+		char tail;
+		if (sscanf(e->d_name, "node%u%c", &n, &tail) == 1)
+			node = (int)n;
+	}
+	closedir(dir);
+	return node;
+}
+
 static int queues_open(struct dpdk *d)
 {
 	char name[RTE_RING_NAMESIZE];
-	int sock = (int)rte_socket_id();
+	int sock = (int)d->nic_sock;
 
 	if (!(d->q = calloc(d->nq, sizeof *d->q)))
 		return -ENOMEM;
@@ -939,12 +968,60 @@ static int queues_open(struct dpdk *d)
 		q->d = d;
 		q->hwq = 1 + i < d->hw_queues ? (int)(1 + i) : -1;
 		q->st.hw_queue = q->hwq >= 0;
+		int ws = cpu_socket(dp_worker_cpu(i));
+		q->sock = ws >= 0 && (unsigned)ws < DPDK_SOCKETS_MAX ? (unsigned)ws : d->nic_sock;
+		q->st.numa_socket = q->sock;
 		snprintf(name, sizeof name, "tern_in%u_%u", d->port_id, i);
-		q->in = rte_ring_create(name, DPDK_RING, sock, RING_F_SP_ENQ | RING_F_SC_DEQ);
+		q->in = rte_ring_create(name, DPDK_RING, (int)q->sock,
+					RING_F_SP_ENQ | RING_F_SC_DEQ);
 		if (!q->in)
 			return -ENOMEM;
 	}
 	return 0;
+}
+
+/* One mbuf pool per NUMA socket in use: the owner's queue 0 on the NIC's
+ * socket, each worker queue on its worker's CPU's (descriptors and frames
+ * where they are read). Each holds cfg.mbufs on top of what its queues'
+ * descriptors, hand-over rings and per-lcore caches can hold. */
+static int pools_create(struct dpdk *d)
+{
+	uint32_t need[DPDK_SOCKETS_MAX] = { 0 };
+	bool workers_on[DPDK_SOCKETS_MAX] = { false };
+	char name[RTE_MEMPOOL_NAMESIZE];
+
+	need[d->nic_sock] = DPDK_RXD + DPDK_TXD + d->nq * DPDK_RING + DPDK_MBUF_CACHE;
+	for (unsigned i = 0; i < d->nq; i++) {
+		const struct dpdk_q *q = &d->q[i];
+		need[q->sock] += (q->hwq >= 0 ? DPDK_RXD + DPDK_TXD : 0) + DPDK_MBUF_CACHE;
+		workers_on[q->sock] = true;
+	}
+	for (unsigned s = 0; s < DPDK_SOCKETS_MAX; s++) {
+		if (!need[s])
+			continue;
+		uint32_t n = d->p->cfg.mbufs + need[s] + (workers_on[s] ? 2 * DPDK_RING : 0);
+		snprintf(name, sizeof name, "tern_mb%u_%u", d->port_id, s);
+		d->pools[s] = rte_pktmbuf_pool_create(name, n, DPDK_MBUF_CACHE, 0,
+						      RTE_MBUF_DEFAULT_BUF_SIZE, (int)s);
+		if (!d->pools[s]) {
+			TN_ERROR("dpdk", "mbuf pool of %u on socket %u: %s", n, s,
+				 rte_strerror(rte_errno));
+			return -ENOMEM;
+		}
+		TN_INFO("dpdk", "mbuf pool on socket %u: %u mbufs", s, n);
+	}
+	d->pool = d->pools[d->nic_sock];
+	for (unsigned i = 0; i < d->nq; i++)
+		d->q[i].pool = d->pools[d->q[i].sock];
+	return 0;
+}
+
+static void pools_free(struct dpdk *d)
+{
+	for (unsigned s = 0; s < DPDK_SOCKETS_MAX; s++)
+		rte_mempool_free(d->pools[s]);
+	memset(d->pools, 0, sizeof d->pools);
+	d->pool = NULL;
 }
 
 static const struct dp_port_ops dpdk_ops = {
@@ -1010,12 +1087,15 @@ static int port_start(struct dpdk *d, const struct rte_eth_conf *conf)
 					conf)) < 0)
 		return rc;
 	rte_eth_dev_adjust_nb_rx_tx_desc(d->port_id, &rxd, &txd);
-	int sock = rte_eth_dev_socket_id(d->port_id);
-	unsigned sid = sock < 0 ? rte_socket_id() : (unsigned)sock;
-	for (uint16_t q = 0; q < d->hw_queues; q++)
-		if ((rc = rte_eth_rx_queue_setup(d->port_id, q, rxd, sid, NULL, d->pool)) < 0 ||
+	for (uint16_t q = 0; q < d->hw_queues; q++) {
+		/* queue 1+i is worker i's: its memory on that worker's socket */
+		const struct dpdk_q *wq = q ? &d->q[q - 1] : NULL;
+		unsigned sid = wq ? wq->sock : d->nic_sock;
+		if ((rc = rte_eth_rx_queue_setup(d->port_id, q, rxd, sid, NULL,
+						 wq ? wq->pool : d->pool)) < 0 ||
 		    (rc = rte_eth_tx_queue_setup(d->port_id, q, txd, sid, NULL)) < 0)
 			return rc;
+	}
 	return rte_eth_dev_start(d->port_id);
 }
 
@@ -1095,7 +1175,6 @@ int dp_dpdk_open(struct dp_port *p)
 	struct rte_eth_dev_info info;
 	struct rte_eth_conf conf = { 0 };
 	struct rte_ether_addr mac;
-	char pool_name[RTE_MEMPOOL_NAMESIZE];
 	uint16_t mtu = 1500;
 	int rc;
 
@@ -1119,26 +1198,17 @@ int dp_dpdk_open(struct dp_port *p)
 	/* queue 0 and one per worker, as many as the device has */
 	d->hw_queues = TN_MAX(1u, TN_MIN(1u + d->nq, TN_MIN((unsigned)info.max_rx_queues,
 							    (unsigned)info.max_tx_queues)));
-	/* every device queue's descriptors, the rings and the per-lcore caches,
-	 * with the configured pool on top */
-	uint32_t mbufs = p->cfg.mbufs + d->hw_queues * (DPDK_RXD + DPDK_TXD) +
-			 (d->nq ? (d->nq + 2) * DPDK_RING : 0) + (d->nq + 1) * DPDK_MBUF_CACHE;
-	/* on the NIC's NUMA node (where its DMA lands and, by the bare-metal
-	 * guide, where the workers run); a vdev has none: ours */
+	/* the NIC's NUMA socket (where its DMA lands); a vdev has none: ours */
 	int nic_sock = rte_eth_dev_socket_id(d->port_id);
-	snprintf(pool_name, sizeof pool_name, "tern_mb%u", d->port_id);
-	d->pool = rte_pktmbuf_pool_create(pool_name, mbufs, DPDK_MBUF_CACHE, 0,
-					  RTE_MBUF_DEFAULT_BUF_SIZE,
-					  nic_sock >= 0 ? nic_sock : (int)rte_socket_id());
-	if (!d->pool) {
-		TN_ERROR("dpdk", "mbuf pool of %u: %s", mbufs, rte_strerror(rte_errno));
-		rc = -ENOMEM;
-		goto fail;
-	}
+	if (nic_sock < 0 || (unsigned)nic_sock >= DPDK_SOCKETS_MAX)
+		nic_sock = (int)rte_socket_id();
+	d->nic_sock = nic_sock >= 0 && (unsigned)nic_sock < DPDK_SOCKETS_MAX ? (unsigned)nic_sock : 0;
 	if (d->nq && (rc = queues_open(d)) < 0) {
 		TN_ERROR("dpdk", "worker queue rings: %s", rte_strerror(rte_errno));
 		goto fail_pool;
 	}
+	if ((rc = pools_create(d)) < 0)
+		goto fail_pool;
 	if (d->hw_queues > 1) {
 		/* RSS over the UDP 4-tuple where the device hashes it; a PMD without
 		 * RSS (net_af_packet: the kernel's fanout hash) spreads flows itself */
@@ -1224,7 +1294,7 @@ fail_started:
 	rte_eth_dev_stop(d->port_id);
 fail_pool:
 	queues_close(d);
-	rte_mempool_free(d->pool);
+	pools_free(d);
 fail:
 	if (rc > 0)
 		rc = -rc;

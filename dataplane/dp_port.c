@@ -548,6 +548,7 @@ size_t dp_port_queues_text(const struct dp_port *p, const char *prefix, char *ou
 			{ "tx_full", st.tx_full }, { "drops", st.drops },
 			{ "idle_sleeps", st.idle_sleeps }, { "rx_intr", st.rx_intr ? 1u : 0u },
 			{ "intr_sleeps", st.intr_sleeps }, { "intr_wakeups", st.intr_wakeups },
+			{ "socket", st.numa_socket }, { "pool_free", st.pool_free },
 		};
 		for (unsigned k = 0; k < sizeof f / sizeof f[0] && n < cap; k++) {
 			int w = snprintf(out + n, cap - n, "%s_q%u_%s\t%llu\n", prefix, i + 1, f[k].name,

@@ -61,7 +61,8 @@ struct dp_port_cfg {
 	unsigned eal_argc;
 	const char *dev;                             /* tern.dpdk.port: PCI address or vdev */
 	uint32_t netmask, gateway;                   /* host order; gateway 0 = none */
-	uint32_t mbufs;                              /* mbuf pool size */
+	uint32_t mbufs;                              /* mbufs per NUMA socket's pool, beyond
+							 the queues' descriptors and rings */
 	enum dp_port_exc exc;                        /* tern.dpdk.exception */
 	const char *exc_tap;                         /* tern.dpdk.tap; NULL: tern-exc0 */
 	/* worker queues (DPDK only; 0: none): datagrams to @worker_udp_port are
@@ -218,6 +219,8 @@ struct dp_portq_stats {
 	uint64_t intr_sleeps, intr_wakeups;   /* sleeps on the queue's Rx interrupt */
 	bool hw_queue;           /* a device queue of its own (else the software ring only) */
 	bool rx_intr;            /* its device queue has an Rx interrupt */
+	uint32_t numa_socket;    /* of its worker's CPU: where its descriptors and mbufs live */
+	uint64_t pool_free;      /* mbufs free in that socket's pool */
 };
 
 /* Worker queues of @p (cfg.worker_queues when DPDK, else 0). */

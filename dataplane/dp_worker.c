@@ -947,15 +947,21 @@ fail:
 	return rc;
 }
 
-static void pin_worker(struct dp_worker *w)
+int dp_worker_cpu(unsigned idx)
 {
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	return cores > 0 ? (int)(idx % (unsigned long)cores) : -1;
+}
+
+static void pin_worker(struct dp_worker *w)
+{
+	int cpu = dp_worker_cpu(w->idx);
 	cpu_set_t set;
 
-	if (cores <= 0)
+	if (cpu < 0)
 		return;
 	CPU_ZERO(&set);
-	CPU_SET((int)(w->idx % (unsigned long)cores), &set);
+	CPU_SET(cpu, &set);
 	if (pthread_setaffinity_np(w->th, sizeof set, &set) != 0)
 		TN_WARN("dp", "worker %u: could not pin to a cpu", w->idx);
 }

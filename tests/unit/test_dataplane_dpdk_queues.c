@@ -15,7 +15,9 @@
  * need no ARP of the worker's own, and with the tap's checksum offload the
  * kernel accepts them. The port runs with tern.polling=busy: a worker queue
  * never asks its worker to sleep, even when quiet (adaptive polling's
- * back-off is checked by the integration test, in idle_sleeps). */
+ * back-off is checked by the integration test, in idle_sleeps). Each queue
+ * takes its mbufs from the pool of its worker's CPU's NUMA node, and every
+ * mbuf the run took is back in its pool at the end. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -59,6 +61,21 @@ static bool parse(const uint8_t *p, size_t len, unsigned *flow, unsigned *seq)
 	return sscanf(b, "%u:%u", flow, seq) == 2 && *flow < FLOWS && *seq < PER_FLOW;
 }
 
+/* The NUMA node sysfs gives the CPU dp_worker_cpu pins worker @i to, or -1. */
+static int worker_node(unsigned i)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	char path[96];
+
+	for (int node = 0; cpus > 0 && node < 64; node++) {
+		snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%ld/node%d",
+			 (long)i % cpus, node);
+		if (access(path, F_OK) == 0)
+			return node;
+	}
+	return -1;
+}
+
 static void test_worker_queues(void)
 {
 	struct dp_port_cfg c = { .kind = DP_PORT_DPDK, .ip = IP4(10, 78, 0, 1),
@@ -72,6 +89,7 @@ static void test_worker_queues(void)
 	int socks[FLOWS], peer_sock = -1;
 	uint8_t seen[FLOWS][PER_FLOW] = { { 0 } };
 	unsigned native = 0, dup = 0, wrong_place = 0, peer = 0, per_q[WORKERS] = { 0 };
+	uint64_t free_before[WORKERS];
 
 	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0) {
 		printf("\n  skipped: needs root for a private network namespace\n");
@@ -92,6 +110,10 @@ static void test_worker_queues(void)
 		dp_portq_thread_attach(q[i]);   /* the EAL main thread: keeps its lcore */
 		dp_portq_stats(p, i, &qs);
 		CU_ASSERT_TRUE(qs.hw_queue);   /* net_tap has queues enough */
+		if (worker_node((unsigned)i) >= 0)
+			CU_ASSERT_EQUAL(qs.numa_socket, (uint32_t)worker_node(i));
+		free_before[i] = qs.pool_free;
+		CU_ASSERT_TRUE(qs.pool_free >= c.mbufs);
 	}
 	CU_ASSERT_EQUAL_FATAL(system("sysctl -qw net.ipv6.conf." KIFACE ".disable_ipv6=1 "
 				     ">/dev/null 2>&1; ip addr add 10.78.0.2/24 dev " KIFACE
@@ -199,6 +221,20 @@ static void test_worker_queues(void)
 	printf("\n  native datagrams per worker: %u %u; from queue 0 %llu, handed back %llu; "
 	       "tx checksum offload %s\n", per_q[0], per_q[1], (unsigned long long)handed,
 	       (unsigned long long)to_owner, st.csum_offload_tx ? "yes" : "no");
+
+	/* every mbuf is back: a receive frees the burst handed up before it */
+	dp_port_recv(p, (struct dp_port_dgram[DP_PORT_BURST_MAX]){ 0 }, DP_PORT_BURST_MAX,
+		     dp_port_now_us() / 1000u);
+	for (unsigned i = 0; i < WORKERS; i++)
+		dp_portq_recv(q[i], (struct dp_portq_dgram[DP_PORT_BURST_MAX]){ 0 }, DP_PORT_BURST_MAX);
+	for (unsigned i = 0; i < WORKERS; i++) {
+		struct dp_portq_stats qs;
+		dp_portq_stats(p, i, &qs);
+		CU_ASSERT_EQUAL(qs.pool_free, free_before[i]);
+		if (qs.pool_free != free_before[i])
+			printf("\n  queue %u: %llu mbufs free before, %llu after\n", i,
+			       (unsigned long long)free_before[i], (unsigned long long)qs.pool_free);
+	}
 
 	/* busy polling: quiet or not, a worker keeps polling its queue */
 	usleep(20000);
